@@ -1,0 +1,173 @@
+"""What every adapter returns: a calculator and the metadata the checks need.
+
+An adapter knows nothing about checks. It builds an ASE calculator and states what the model
+supports: elements, cutoff, dtype, whether it gives stress. Checks read only this.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ase.calculators.calculator import Calculator
+from ase.data import atomic_numbers, chemical_symbols
+
+from mlipcheck.errors import ModelLoadError, UsageError
+
+# Options mlipcheck itself understands after the comma of a spec; others go to the adapter.
+METADATA_OPTIONS = ("elements", "cutoff", "dtype", "stress")
+
+
+@dataclass
+class ModelSpec:
+    """`--model` as the user wrote it, split into adapter, target and options.
+
+    Grammar: ``ADAPTER[:TARGET][,key=value...]``, where ADAPTER is a known adapter name
+    (``emt``, ``chgnet``, ``mace``...), or ``pkg.module:callable`` / ``path/file.py:callable``.
+    """
+
+    text: str
+    adapter: str
+    target: str | None
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Short name used in test ids: the adapter plus the model file's or callable's name."""
+        if self.target is None:
+            base = self.adapter
+        elif self.adapter == "callable":
+            base = self.target.rsplit(":", 1)[-1]
+        else:
+            stem = re.split(r"[\\/]", self.target)[-1].split(".")[0]
+            base = f"{self.adapter}:{stem}"
+        extra = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k != "path")
+        return f"{base},{extra}" if extra else base
+
+
+def parse_spec(text: str, known: list[str]) -> ModelSpec:
+    head, *option_parts = text.strip().split(",")
+    options = {}
+    for part in option_parts:
+        if "=" not in part:
+            raise UsageError(f"--model {text!r}: option {part!r} must look like key=value "
+                             "(e.g. mace:my.model,dtype=float64)")
+        key, value = part.split("=", 1)
+        options[key.strip()] = value.strip()
+    name, _, target = head.partition(":")
+    if name in known:
+        return ModelSpec(text, name, target or None, options)
+    if target:  # pkg.module:callable or path/file.py:callable
+        return ModelSpec(text, "callable", head, options)
+    raise UsageError(
+        f"--model {text!r}: unknown model. Available: {', '.join(sorted(known))}; "
+        "or mace:PATH, nequip:PATH, pkg.module:callable, path/to/file.py:callable "
+        "(a callable that returns an ASE Calculator).")
+
+
+def parse_elements(value) -> frozenset[str] | None:
+    """Element symbols from a list of symbols or atomic numbers, or 'Cu Ni' / 'Cu+Ni' text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = re.split(r"[\s+;/]+", value.strip())
+    out = set()
+    for item in value:
+        if isinstance(item, str) and not item.isdigit():
+            if item not in atomic_numbers:
+                raise ModelLoadError(f"unknown element symbol {item!r} in the model's element list")
+            out.add(item)
+        else:
+            out.add(chemical_symbols[int(item)])
+    return frozenset(out)
+
+
+@dataclass
+class Model:
+    """A loaded model: the system under test."""
+
+    spec: ModelSpec
+    framework: str
+    make_calculator: Callable[[], Calculator]  # builds a fresh calculator (statelessness check)
+    elements: frozenset[str] | None  # None: the model does not say; every element is tried
+    cutoff: float | None  # Angstrom
+    dtype: str  # "float32" or "float64": sets the numerical tolerances
+    has_stress: bool
+    load_seconds: float = 0.0
+    version: str = ""
+    # Global state the framework depends on (e.g. torch's default dtype), applied around calls.
+    call_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    calculator: Calculator | None = None
+    call_timeout: float | None = None  # seconds per model call; set from --mlipcheck-timeout
+    calls: int = 0  # model calls made through mlipcheck.checks.evaluate
+    call_seconds: float = 0.0  # wall time spent inside those calls
+
+    def __post_init__(self):
+        if self.calculator is None:
+            self.calculator = self.make_calculator()
+        opts = self.spec.options
+        if "elements" in opts:
+            self.elements = parse_elements(opts["elements"])
+        if "cutoff" in opts:
+            self.cutoff = float(opts["cutoff"])
+        if "dtype" in opts and self.framework == "callable":
+            self.dtype = opts["dtype"]
+        if "stress" in opts:
+            self.has_stress = opts["stress"].lower() in ("1", "true", "yes")
+        if self.dtype not in ("float32", "float64"):
+            raise ModelLoadError(f"{self.spec.text}: dtype must be float32 or float64, got {self.dtype!r}")
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    def unsupported(self, symbols) -> list[str]:
+        """The symbols in `symbols` this model does not declare, sorted."""
+        if self.elements is None:
+            return []
+        return sorted(set(symbols) - self.elements)
+
+    def describe(self) -> dict:
+        return {
+            "spec": self.spec.text, "label": self.label, "framework": self.framework,
+            "version": self.version,
+            "elements": sorted(self.elements, key=lambda s: atomic_numbers[s]) if self.elements else None,
+            "cutoff": self.cutoff, "dtype": self.dtype, "stress": self.has_stress,
+            "load_seconds": round(self.load_seconds, 3),
+        }
+
+
+def torch_dtype_context(dtype: str):
+    """A context factory that sets torch's default dtype for the duration of a model call.
+
+    MACE changes torch's global default dtype when it loads; a CHGNet called afterwards then
+    builds float64 tensors against float32 weights. Setting the dtype each model was loaded
+    with, and restoring it afterwards, keeps several models in one process independent.
+    """
+
+    @contextlib.contextmanager
+    def context():
+        import torch
+
+        before = torch.get_default_dtype()
+        torch.set_default_dtype(getattr(torch, dtype))
+        try:
+            yield
+        finally:
+            torch.set_default_dtype(before)
+
+    return context
+
+
+def require(module: str, extra: str, framework: str):
+    """Import a framework, or say which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"{framework} is not installed in this environment ({exc}). "
+            f"Install it with: pip install 'mlipcheck[{extra}]' (after pip install torch==2.13.0)."
+        ) from None

@@ -1,0 +1,56 @@
+"""CHGNet with the pretrained weights that ship inside its pip package (never downloads).
+
+`chgnet` is version 0.3.0; `chgnet:0.2.0` / `chgnet:r2scan` pick another bundled version;
+`chgnet:PATH` loads a checkpoint file.
+"""
+import os
+import time
+
+from mlipcheck.adapters.base import Model, require, torch_dtype_context
+from mlipcheck.errors import ModelLoadError
+
+BUNDLED = ("0.3.0", "0.2.0", "r2scan")
+
+
+def load(spec, allow_download=False) -> Model:
+    chgnet = require("chgnet", "chgnet", "CHGNet")
+    from chgnet.model import CHGNet
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    target = spec.target or "0.3.0"
+    start = time.perf_counter()
+    with torch_dtype_context("float32")():  # CHGNet is float32 only, whatever torch's default is
+        try:
+            if target in BUNDLED:
+                model = CHGNet.load(model_name=target, use_device="cpu", verbose=False)
+            elif os.path.isfile(target):
+                model = CHGNet.from_file(target)
+            else:
+                raise ModelLoadError(
+                    f"CHGNet model {target!r} is neither a bundled version ({', '.join(BUNDLED)}) "
+                    "nor a checkpoint file. Pass one, e.g. --model chgnet:0.3.0 or --model "
+                    "chgnet:/path/to/chgnet.pth.tar")
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"CHGNet could not load {target!r}: {type(exc).__name__}: {exc}") from None
+    elapsed = time.perf_counter() - start
+
+    def make_calculator():
+        return CHGNetCalculator(model=model, use_device="cpu")
+
+    return Model(
+        spec=spec, framework="chgnet", make_calculator=make_calculator,
+        # CHGNet's atom embedding covers Z = 1..94; it states no narrower list.
+        elements=frozenset(_symbols(range(1, 95))),
+        cutoff=float(model.graph_converter.atom_graph_cutoff), dtype="float32",
+        has_stress=True, load_seconds=elapsed,
+        version=f"chgnet {chgnet.__version__}, weights {target}",
+        call_context=torch_dtype_context("float32"),
+    )
+
+
+def _symbols(numbers):
+    from ase.data import chemical_symbols
+
+    return [chemical_symbols[z] for z in numbers]

@@ -1,0 +1,121 @@
+"""The one place checks call a model: fresh results, a time limit, validated outputs.
+
+Every check goes through `evaluate`, so that
+- results are always computed for the structure given (the calculator's cache is reset first:
+  no check can see another's cached result),
+- a model that raises, hangs, returns NaN or wrong shapes gives a ModelCallError (an *error*
+  outcome, with the structure), never a silently wrong number,
+- global framework state (torch's default dtype) is set for this model and restored after,
+- the time spent inside the model is counted (the suite's own overhead is the rest).
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ase.stress import voigt_6_to_full_3x3_stress
+
+from mlipcheck.errors import ModelCallError
+
+
+@dataclass
+class Prediction:
+    energy: float  # eV
+    forces: np.ndarray  # (N, 3) eV/Angstrom
+    stress: np.ndarray | None  # (3, 3) eV/Angstrom^3, ASE sign (tension positive); None if not asked
+
+
+class CallTimeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Raise CallTimeout after `seconds` (main thread only; elsewhere no limit is applied).
+
+    SIGALRM interrupts Python code; a model stuck inside one long C call is interrupted when it
+    returns to Python.
+    """
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise CallTimeout()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def wants_stress(model, atoms) -> bool:
+    return bool(model.has_stress and atoms.pbc.all())
+
+
+def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Prediction:
+    """Energy, forces and (for 3D-periodic cells, if the model gives it) stress of `atoms`."""
+    if stress is None:
+        stress = wants_stress(model, atoms)
+    properties = ["energy", "forces"] + (["stress"] if stress else [])
+    calc = calculator if calculator is not None else model.calculator
+    probe = atoms.copy()
+    probe.calc = None
+    start = time.perf_counter()
+    try:
+        with model.call_context(), time_limit(model.call_timeout):
+            if hasattr(calc, "reset"):
+                calc.reset()
+            probe.calc = calc
+            energy = probe.get_potential_energy()
+            forces = probe.get_forces()
+            stress_value = probe.get_stress(voigt=False) if stress else None
+    except CallTimeout:
+        raise ModelCallError(f"the model did not answer within {model.call_timeout:g} s "
+                             f"(--mlipcheck-timeout) on {probe.get_chemical_formula()}",
+                             atoms, kind="timeout") from None
+    except Exception as exc:
+        raise ModelCallError(f"the model raised {type(exc).__name__}: {exc} on "
+                             f"{probe.get_chemical_formula()} ({len(probe)} atoms)",
+                             atoms, kind="raised") from exc
+    finally:
+        model.calls += 1
+        model.call_seconds += time.perf_counter() - start
+        probe.calc = None
+    return _validated(energy, forces, stress_value, atoms)
+
+
+def _validated(energy, forces, stress, atoms) -> Prediction:
+    n = len(atoms)
+    formula = atoms.get_chemical_formula()
+    try:
+        energy = float(np.asarray(energy).reshape(()))
+    except (TypeError, ValueError):
+        raise ModelCallError(f"energy has shape {np.shape(energy)}, expected a scalar, on {formula}",
+                             atoms, kind="shape") from None
+    forces = np.asarray(forces, dtype=float)
+    if forces.shape != (n, 3):
+        raise ModelCallError(f"forces have shape {forces.shape}, expected ({n}, 3), on {formula}",
+                             atoms, kind="shape")
+    if stress is not None:
+        stress = np.asarray(stress, dtype=float)
+        if stress.shape == (6,):
+            stress = voigt_6_to_full_3x3_stress(stress)
+        if stress.shape != (3, 3):
+            raise ModelCallError(f"stress has shape {stress.shape}, expected (3, 3) or (6,), on {formula}",
+                                 atoms, kind="shape")
+    bad = [name for name, value in (("energy", energy), ("forces", forces), ("stress", stress))
+           if value is not None and not np.all(np.isfinite(value))]
+    if bad:
+        raise ModelCallError(f"non-finite {' and '.join(bad)} (NaN or inf) on {formula}",
+                             atoms, kind="nonfinite")
+    return Prediction(energy, forces, stress)

@@ -1,0 +1,146 @@
+"""Invariances every interatomic model has: translation, rotation (proper and improper), permutation.
+
+Each check evaluates the case and transformed copies of it, and compares energy (per atom),
+forces (as vectors: transformed with the structure) and stress (as a rank-2 tensor, R s R^T).
+The Measurement's value is the quantity that is worst relative to its tolerance; the others are
+in its details. On failure the transformed structure that disagreed is handed over.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from mlipcheck.checks.evaluate import Prediction, evaluate
+from mlipcheck.checks.measurement import Measurement
+
+UNITS = {"energy": "eV/atom", "forces": "eV/A", "stress": "eV/A^3"}
+
+
+def compare(model, section, reference: Prediction, expected: Prediction, got: Prediction, n_atoms,
+            position_scale=1.0):
+    """Errors of `got` against `expected` and their tolerances, per quantity.
+
+    `position_scale` > 1 when the structure was moved far from the origin: rounding of
+    positions, and so of everything computed from them, grows in proportion.
+    """
+    scale_e = abs(reference.energy) / n_atoms
+    # Force rounding noise in float32 follows the per-atom energy scale over ~1 Angstrom, since
+    # forces are gradients of a sum of atomic energies, not the (often small) force itself.
+    scale_f = max(scale_e, float(np.abs(reference.forces).max())) * position_scale
+    rows = {
+        "energy": (abs(got.energy - expected.energy) / n_atoms,
+                   section.tolerance("energy", model.dtype, scale_e)),
+        "forces": (float(np.abs(got.forces - expected.forces).max()),
+                   section.tolerance("force", model.dtype, scale_f)),
+    }
+    if expected.stress is not None and got.stress is not None:
+        scale_s = float(np.abs(reference.stress).max()) + scale_e / 10.0  # eV/atom over ~10 A^3
+        rows["stress"] = (float(np.abs(got.stress - expected.stress).max()),
+                          section.tolerance("stress", model.dtype, scale_s))
+    return rows
+
+
+def verdict(check, case_name, comparisons, seed, worst_atoms, extra=None) -> Measurement:
+    """One Measurement from a list of (label, rows, atoms): the worst error/tolerance ratio."""
+    worst = None
+    details = dict(extra or {})
+    for label, rows, atoms in comparisons:
+        for quantity, (error, tol) in rows.items():
+            ratio = error / tol if tol > 0 else np.inf
+            details[f"{label}:{quantity}"] = float(error)
+            if worst is None or ratio > worst[0] or not np.isfinite(error):
+                worst = (ratio, label, quantity, error, tol, atoms)
+    ratio, label, quantity, error, tol, atoms = worst
+    return Measurement(
+        check=check, metric=f"max |{quantity} error| under {label}", value=float(error),
+        unit=UNITS[quantity], threshold=float(tol), passed=bool(error <= tol), case=case_name,
+        details=details, atoms=atoms if not error <= tol else None, seed=seed)
+
+
+def _transformed(pred: Prediction, rotation=None, order=None) -> Prediction:
+    """What a correct model predicts after rotating by `rotation` and/or permuting by `order`."""
+    forces, stress = pred.forces, pred.stress
+    if rotation is not None:
+        forces = forces @ rotation.T
+        stress = rotation @ stress @ rotation.T if stress is not None else None
+    if order is not None:
+        forces = forces[order]
+    return Prediction(pred.energy, forces, stress)
+
+
+def check_translation(model, case, section, seed=0) -> Measurement:
+    """Energy, forces and stress unchanged by a rigid shift; for periodic cells also by moving
+    atoms by lattice vectors (wrapping); for isolated systems also far from the origin."""
+    rng = np.random.default_rng(seed)
+    atoms = case.atoms
+    reference = evaluate(model, atoms)
+    variants = []
+    shifted = atoms.copy()
+    shifted.positions += rng.uniform(-3.0, 3.0, 3)
+    variants.append(("random shift", shifted))
+    if atoms.pbc.any():
+        wrapped = atoms.copy()
+        lattice_shift = rng.integers(-2, 3, (len(atoms), 3)) * atoms.pbc  # only periodic directions
+        wrapped.positions += lattice_shift @ atoms.cell.array
+        variants.append(("lattice-vector shifts", wrapped))
+    else:
+        far = atoms.copy()
+        far.positions += section["far_offset"] * np.array([1.0, 0.7, 0.3])
+        variants.append((f"offset {section['far_offset']:g} A", far))
+    size = max(float(np.abs(atoms.positions).max()), 1.0)
+    comparisons = []
+    for label, moved in variants:
+        position_scale = max(float(np.abs(moved.positions).max()) / size, 1.0)
+        rows = compare(model, section, reference, reference, evaluate(model, moved), len(atoms),
+                       position_scale)
+        comparisons.append((label, rows, moved))
+    return verdict("translation", case.name, comparisons, seed, None)
+
+
+def _rotated_atoms(atoms, matrix):
+    rotated = atoms.copy()
+    rotated.positions = atoms.positions @ matrix.T
+    if atoms.pbc.any():
+        cell = atoms.cell.array @ matrix.T
+        if np.linalg.det(matrix) < 0:
+            # An improper operation makes the cell left-handed; negating one vector spans the
+            # same lattice and keeps the cell right-handed, as codes expect.
+            periodic = np.flatnonzero(atoms.pbc)
+            cell[periodic[0]] *= -1
+        rotated.set_cell(cell, scale_atoms=False)
+    return rotated
+
+
+def check_rotation(model, case, section, seed=0) -> Measurement:
+    """Energy invariant; forces rotate as vectors and stress as R s R^T, under a random proper
+    rotation (irrational angle), inversion and a mirror. Periodic cells rotate with the atoms."""
+    rng = np.random.default_rng(seed)
+    atoms = case.atoms
+    reference = evaluate(model, atoms)
+    proper = Rotation.random(random_state=int(rng.integers(1 << 31))).as_matrix()
+    normal = rng.normal(size=3)
+    normal /= np.linalg.norm(normal)
+    operations = [
+        ("rotation", proper),
+        ("inversion", -np.eye(3)),
+        ("mirror", np.eye(3) - 2.0 * np.outer(normal, normal)),
+    ]
+    comparisons = []
+    for label, matrix in operations:
+        moved = _rotated_atoms(atoms, matrix)
+        expected = _transformed(reference, rotation=matrix)
+        comparisons.append((label, compare(model, section, reference, expected, evaluate(model, moved), len(atoms)), moved))
+    return verdict("rotation", case.name, comparisons, seed, None)
+
+
+def check_permutation(model, case, section, seed=0) -> Measurement:
+    """Energy invariant and forces permuted with the atoms under a random reordering."""
+    rng = np.random.default_rng(seed)
+    atoms = case.atoms
+    reference = evaluate(model, atoms)
+    order = rng.permutation(len(atoms))
+    shuffled = atoms[order]
+    expected = _transformed(reference, order=order)
+    rows = compare(model, section, reference, expected, evaluate(model, shuffled), len(atoms))
+    return verdict("permutation", case.name, [("permutation", rows, shuffled)], seed, None,
+                   extra={"order": order.tolist()[:12]})

@@ -1,0 +1,213 @@
+"""The pytest plugin (registered through the `pytest11` entry point): options, fixtures, hooks.
+
+Thin on purpose: models come from mlipcheck.adapters, cases from mlipcheck.structures,
+verdicts from mlipcheck.checks. This module only wires them into pytest:
+
+- `--model` (repeatable) parametrizes every test that uses the `model` fixture; each model is
+  loaded once per session (per worker under xdist) and its test ids carry its label.
+- A test that uses the `case` fixture is parametrized over the profile's cases; a case with an
+  element the model does not declare is skipped with a reason naming the element.
+- `verdict(measurement)` turns a check's Measurement into pass/fail, writes the structure of a
+  failure as extxyz and records the numbers as JUnit properties.
+- A ModelCallError (the model raised, hung, returned NaN or wrong shapes) is reported as an
+  *error*, not a *fail*, with the structure written out and a one-line reproduction.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from mlipcheck.adapters import load_model, parse_model_specs
+from mlipcheck.errors import MlipcheckError, ModelCallError
+from mlipcheck.profiles import load_profile
+from mlipcheck.structures import cases_for
+
+SUITE_MARKERS = {
+    "quick": "part of the quick profile: at least one check of every suite",
+    "symmetry": "conformance: invariances, energy-force-stress consistency, periodicity",
+    "extrapolation": "dimers, crazy cubes, compression, MD stability",
+    "phonons": "phonon stability and frequencies",
+    "defects": "vacancy, interstitial and surface energies",
+    "errors": "per-class errors against reference data",
+    "benchmark": "throughput",
+}
+NO_MODEL = ("no --model given: mlipcheck's suites need a model under test, e.g. "
+            "pytest suites --model emt (or chgnet, sevennet, mace:PATH, nequip:PATH, "
+            "path/to/file.py:make_calculator)")
+MODELS_KEY = pytest.StashKey[dict]()
+FAILURE_KEY = pytest.StashKey[list]()
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mlipcheck", "mlipcheck: conformance tests of interatomic models")
+    group.addoption("--model", action="append", default=[], metavar="SPEC",
+                    help="model under test (repeatable): emt, chgnet[:VERSION], sevennet[:NAME], "
+                         "mace[:PATH], nequip[:PATH], pkg.module:callable, file.py:callable; "
+                         "options after commas, e.g. mace:my.model,dtype=float64")
+    group.addoption("--mlipcheck-profile", default="quick", metavar="NAME",
+                    help="threshold profile: quick (default), full, or a .toml file")
+    group.addoption("--mlipcheck-report", default="mlipcheck-report", metavar="DIR",
+                    help="folder for failing structures and reports (default: mlipcheck-report)")
+    group.addoption("--mlipcheck-timeout", type=float, default=None, metavar="SECONDS",
+                    help="time limit of one model call (default: from the profile)")
+    group.addoption("--mlipcheck-seed", type=int, default=0,
+                    help="seed of every random choice of the checks (default 0: same run twice)")
+    group.addoption("--mlipcheck-allow-download", action="store_true",
+                    help="let adapters download missing foundation-model weights (off by default)")
+
+
+def pytest_configure(config):
+    for name, text in SUITE_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    try:
+        config.mlipcheck_specs = parse_model_specs(config.getoption("model"))
+        config.mlipcheck_profile = load_profile(config.getoption("mlipcheck_profile"))
+    except MlipcheckError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[MODELS_KEY] = {}
+    config.stash[FAILURE_KEY] = []
+
+
+def pytest_report_header(config):
+    specs = ", ".join(s.text for s in config.mlipcheck_specs) or "none"
+    return f"mlipcheck: profile {config.mlipcheck_profile.name}; models: {specs}"
+
+
+def pytest_generate_tests(metafunc):
+    config = metafunc.config
+    if "model" in metafunc.fixturenames:
+        specs = config.mlipcheck_specs
+        params = [pytest.param(s, id=s.label) for s in specs] or [
+            pytest.param(None, id="no-model", marks=pytest.mark.skip(reason=NO_MODEL))]
+        metafunc.parametrize("model", params, indirect=True, scope="session")
+    if "case" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("cases")
+        classes = marker.kwargs.get("classes") if marker else None
+        cases = cases_for(config.mlipcheck_profile.name, classes)
+        metafunc.parametrize("case", [
+            pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
+            for c in cases], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def profile(request):
+    """The threshold profile of this run (mlipcheck.profiles.Profile)."""
+    return request.config.mlipcheck_profile
+
+
+@pytest.fixture(scope="session")
+def model(request):
+    """The model under test, loaded once per session; a load failure errors its tests."""
+    spec = request.param
+    loaded = request.config.stash[MODELS_KEY]
+    if spec.text not in loaded:
+        try:
+            loaded[spec.text] = load_model(spec, request.config.getoption("mlipcheck_allow_download"))
+            timeout = request.config.getoption("mlipcheck_timeout")
+            loaded[spec.text].call_timeout = timeout or request.config.mlipcheck_profile.section("call")["timeout_s"]
+        except MlipcheckError as exc:
+            loaded[spec.text] = exc
+    result = loaded[spec.text]
+    if isinstance(result, Exception):
+        pytest.fail(f"model {spec.text!r} could not be loaded: {result}", pytrace=False)
+    return result
+
+
+@pytest.fixture
+def case(request, model):
+    """One test structure; skipped when it holds an element the model does not declare."""
+    missing = model.unsupported(request.param.symbols)
+    if missing:
+        pytest.skip(f"{model.label} does not declare {', '.join(missing)} (case {request.param.name})")
+    return request.param
+
+
+@pytest.fixture
+def seed(request):
+    return request.config.getoption("mlipcheck_seed")
+
+
+@pytest.fixture
+def verdict(request, model):
+    """Assert on a Measurement: pass, or fail with what was expected, what came out, by how
+    much, and the path of the written-out structure."""
+
+    def judge(measurement):
+        item = request.node
+        for key in ("value", "threshold", "unit", "metric"):
+            item.user_properties.append((f"mlipcheck_{key}", getattr(measurement, key)))
+        item.user_properties.append(("mlipcheck_passed", measurement.passed))
+        if measurement.passed:
+            return measurement
+        message = f"{model.label}: {measurement.describe()}"
+        if measurement.atoms is not None:
+            path = write_structure(request.config, item.nodeid, measurement.atoms, model, message)
+            item.user_properties.append(("mlipcheck_structure", str(path)))
+            message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
+        pytest.fail(message, pytrace=False)
+
+    return judge
+
+
+def write_structure(config, nodeid, atoms, model, reason) -> Path:
+    folder = Path(config.getoption("mlipcheck_report")) / "structures"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", nodeid.split("::")[-1]).strip("_")
+    path = (folder / f"{name}.extxyz").resolve()
+    atoms = atoms.copy()
+    atoms.calc = None
+    atoms.info.update({"mlipcheck_model": model.spec.text, "mlipcheck_test": nodeid,
+                       "mlipcheck_reason": reason.splitlines()[0][:500]})
+    from ase.io import write
+
+    write(path, atoms, format="extxyz")
+    config.stash[FAILURE_KEY].append(path)
+    return path
+
+
+def reproduction(model, path) -> str:
+    return f"mlipcheck eval --model {shlex.quote(model.spec.text)} {shlex.quote(str(path))}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is None or not call.excinfo.errisinstance(ModelCallError):
+        return
+    exc = call.excinfo.value
+    model = item.funcargs.get("model")
+    message = f"ERROR, the model could not be judged ({exc.kind}): {exc}"
+    if exc.atoms is not None and model is not None:
+        path = write_structure(item.config, item.nodeid, exc.atoms, model, message)
+        message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
+    report.longrepr = message
+    report.user_properties.append(("mlipcheck_outcome", "error"))
+
+
+def pytest_report_teststatus(report, config):
+    # A model that raised, hung or returned NaN is an error, never a fail or a pass.
+    if report.when == "call" and report.failed and ("mlipcheck_outcome", "error") in report.user_properties:
+        return "error", "E", "ERROR"
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    loaded = config.stash.get(MODELS_KEY, {})
+    if not loaded:
+        return
+    terminalreporter.section("mlipcheck")
+    for text, model in loaded.items():
+        if isinstance(model, Exception):
+            terminalreporter.line(f"{text}: not loaded: {model}")
+            continue
+        terminalreporter.line(
+            f"{model.label}: {model.framework} {model.dtype}, cutoff {model.cutoff}, "
+            f"loaded in {model.load_seconds:.2f} s; {model.calls} model calls, "
+            f"{model.call_seconds:.2f} s inside the model")
+    written = config.stash.get(FAILURE_KEY, [])
+    if written:
+        terminalreporter.line(f"{len(written)} structure(s) written under "
+                              f"{Path(config.getoption('mlipcheck_report')) / 'structures'}")
