@@ -26,6 +26,8 @@ from mlipcheck.profiles import load_profile
 from mlipcheck.structures import cases_for
 
 SUITE_MARKERS = {
+    "mlipcheck": "parametrize this test over --model and, if it takes `case`, the profile's cases",
+    "cases(classes=None)": "restrict the `case` parameter to these material classes",
     "quick": "part of the quick profile: at least one check of every suite",
     "symmetry": "conformance: invariances, energy-force-stress consistency, periodicity",
     "extrapolation": "dimers, crazy cubes, compression, MD stability",
@@ -77,6 +79,10 @@ def pytest_report_header(config):
 
 
 def pytest_generate_tests(metafunc):
+    # Only tests that opt in (marker `mlipcheck`, as every module in suites/ does) get models and
+    # cases, so a `model` or `case` argument in someone else's tests is left alone.
+    if metafunc.definition.get_closest_marker("mlipcheck") is None:
+        return
     config = metafunc.config
     if "model" in metafunc.fixturenames:
         specs = config.mlipcheck_specs

@@ -4,7 +4,7 @@ import pytest
 from mlipcheck.checks.consistency import check_forces_finite_difference
 from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
 
-pytestmark = pytest.mark.symmetry
+pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 
 
 def test_translation(model, case, profile, seed, verdict):

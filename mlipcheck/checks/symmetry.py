@@ -29,12 +29,12 @@ def compare(model, section, reference: Prediction, expected: Prediction, got: Pr
     scale_f = max(scale_e, float(np.abs(reference.forces).max())) * position_scale
     rows = {
         "energy": (abs(got.energy - expected.energy) / n_atoms,
-                   section.tolerance("energy", model.dtype, scale_e)),
+                   section.tolerance("energy", model.dtype, scale_e * position_scale)),
         "forces": (float(np.abs(got.forces - expected.forces).max()),
                    section.tolerance("force", model.dtype, scale_f)),
     }
     if expected.stress is not None and got.stress is not None:
-        scale_s = float(np.abs(reference.stress).max()) + scale_e / 10.0  # eV/atom over ~10 A^3
+        scale_s = (float(np.abs(reference.stress).max()) + scale_e / 10.0) * position_scale  # eV/atom over ~10 A^3
         rows["stress"] = (float(np.abs(got.stress - expected.stress).max()),
                           section.tolerance("stress", model.dtype, scale_s))
     return rows

@@ -1,0 +1,230 @@
+"""Deliberately broken models: each breaks exactly one property, by a small, realistic amount.
+
+Every check in mlipcheck has a model here that it must catch, while EMT (the correct model all of
+these wrap) passes. Each factory returns an ASE calculator, so the suites can run them too:
+
+    pytest suites --model tests/broken_models.py:rotation_broken
+
+The defects are terms of a few meV with exact (conservative) forces and stress, so that they
+break one symmetry and nothing else; `inconsistent_forces` instead breaks F = -dE/dx.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.emt import EMT
+from ase.neighborlist import neighbor_list
+
+EMT_ELEMENTS = ["H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au"]
+
+
+class Wrapped(Calculator):
+    """EMT plus `extra(atoms) -> (energy, forces, stress_3x3)`; subclasses define the defect."""
+
+    implemented_properties = ["energy", "forces", "stress"]
+    elements = EMT_ELEMENTS
+    dtype = "float64"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.base = EMT()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.prepare(self.atoms.copy())
+        atoms.calc = self.base
+        energy = atoms.get_potential_energy()
+        forces = atoms.get_forces()
+        stress = atoms.get_stress(voigt=False) if atoms.pbc.all() else np.zeros((3, 3))
+        e, f, s = self.extra(atoms)
+        self.results = {"energy": energy + e, "free_energy": energy + e, "forces": forces + f}
+        if atoms.pbc.all():
+            self.results["stress"] = _voigt(stress + s)
+
+    def prepare(self, atoms):
+        return atoms
+
+    def extra(self, atoms):
+        return 0.0, np.zeros((len(atoms), 3)), np.zeros((3, 3))
+
+
+def _voigt(s):
+    return np.array([s[0, 0], s[1, 1], s[2, 2], s[1, 2], s[0, 2], s[0, 1]])
+
+
+def pair_term(atoms, pair_energy, cutoff=3.0):
+    """Sum over neighbour pairs (each once) of pair_energy(i, j, d) -> (e, de/dd), with exact
+    forces and virial stress. `d` is r_j - r_i including periodic images."""
+    i_list, j_list, d_list = neighbor_list("ijD", atoms, cutoff)
+    energy, forces, virial = 0.0, np.zeros((len(atoms), 3)), np.zeros((3, 3))
+    for i, j, d in zip(i_list, j_list, d_list):
+        e, grad = pair_energy(i, j, d, cutoff)
+        energy += 0.5 * e  # each pair appears twice (i->j and j->i)
+        forces[i] += 0.5 * grad
+        forces[j] -= 0.5 * grad
+        virial += 0.5 * np.outer(d, grad)
+    stress = virial / atoms.get_volume() if atoms.pbc.all() else np.zeros((3, 3))
+    return energy, forces, stress
+
+
+def _switch(r, cutoff):
+    """(1 - r/rc)^2 and its derivative: smooth to zero at the cutoff."""
+    x = 1.0 - r / cutoff
+    return x * x, -2.0 * x / cutoff
+
+
+class OrientationTerm(Wrapped):
+    """A pair term that prefers bonds along z: breaks rotation (a learned frame that leaks,
+    an un-symmetrized descriptor), keeps translation and permutation. ~5 meV per bond."""
+
+    strength = 0.005
+
+    def extra(self, atoms):
+        def pair(i, j, d, rc):
+            r = np.linalg.norm(d)
+            w, dw = _switch(r, rc)
+            cos2 = d[2] ** 2 / r**2
+            dcos2 = (2 * d[2] * np.array([0, 0, 1.0]) - 2 * d[2] ** 2 * d / r**2) / r**2
+            return self.strength * cos2 * w, self.strength * (dcos2 * w + cos2 * dw * d / r)
+
+        return pair_term(atoms, pair)
+
+
+class OriginTerm(Wrapped):
+    """An energy that depends on where the atoms' centroid is (|R|^2, so rotations about the
+    origin and permutations leave it alone): breaks translation only. A few meV."""
+
+    strength = 0.003
+    length = 7.0
+
+    def extra(self, atoms):
+        centroid = atoms.positions.mean(axis=0)
+        phase = centroid @ centroid / self.length**2
+        energy = self.strength * np.sin(phase)
+        grad = self.strength * np.cos(phase) * 2 * centroid / self.length**2 / len(atoms)
+        forces = -np.tile(grad, (len(atoms), 1))
+        # Uniform strain moves the centroid too: dE/de_ab = R_a * dE/dR_b.
+        stress = np.outer(centroid, grad * len(atoms)) / atoms.get_volume() if atoms.pbc.all() else np.zeros((3, 3))
+        return energy, forces, stress
+
+
+class Float32Positions(Wrapped):
+    """Claims float64 but rounds positions to float32 before computing: loses digits far from
+    the origin, exactly what the far-offset translation check is for."""
+
+    def prepare(self, atoms):
+        atoms.positions = atoms.positions.astype(np.float32).astype(np.float64)
+        return atoms
+
+
+class IndexTerm(Wrapped):
+    """A pair term weighted by the atoms' indices (a type map looked up by index instead of
+    by atomic number): breaks permutation only. Up to ~4 meV per bond."""
+
+    strength = 0.004
+
+    def extra(self, atoms):
+        n = len(atoms)
+
+        def pair(i, j, d, rc):
+            r = np.linalg.norm(d)
+            w, dw = _switch(r, rc)
+            weight = self.strength * ((i + 1) * (j + 1)) / n**2
+            return weight * w, weight * dw * d / r
+
+        return pair_term(atoms, pair)
+
+
+class ScaledForces(Wrapped):
+    """Forces 2 % larger than -dE/dx (a unit or scaling slip in the force head)."""
+
+    factor = 1.02
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results["forces"] = self.results["forces"] * self.factor
+
+
+class RaisesOnIsolated(Wrapped):
+    """Raises on structures that are not periodic (like CHGNet's isolated-atom issue 35)."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if not atoms.pbc.any():
+            raise RuntimeError("no periodic cell: this model needs one")
+        super().calculate(atoms, properties, system_changes)
+
+
+class NaNForces(Wrapped):
+    """Returns NaN forces on clusters of more than 10 atoms without a cell."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if not atoms.pbc.any() and len(atoms) > 10:
+            self.results["forces"] = self.results["forces"] * np.nan
+
+
+class WrongShape(Wrapped):
+    """Drops the last atom's force."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results["forces"] = self.results["forces"][:-1]
+
+
+class Hangs(Wrapped):
+    """Never answers on molecules (sleeps in Python, so a time limit can interrupt it)."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if not atoms.pbc.any():
+            time.sleep(3600)
+        super().calculate(atoms, properties, system_changes)
+
+
+def correct():
+    return Wrapped()
+
+
+def rotation_broken():
+    return OrientationTerm()
+
+
+def translation_broken():
+    return OriginTerm()
+
+
+def float32_positions():
+    return Float32Positions()
+
+
+def permutation_broken():
+    return IndexTerm()
+
+
+def inconsistent_forces():
+    return ScaledForces()
+
+
+def raises_on_isolated():
+    return RaisesOnIsolated()
+
+
+def nan_forces():
+    return NaNForces()
+
+
+def wrong_shape():
+    return WrongShape()
+
+
+def hangs():
+    return Hangs()
+
+
+def not_a_calculator():
+    return "a string"
+
+
+def raises_on_load():
+    raise OSError("weights file truncated")
