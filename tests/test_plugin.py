@@ -1,0 +1,152 @@
+"""The suites run as a user runs them (a pytest subprocess): ids, skips, errors versus failures,
+written structures, bad input that gets one message while the rest of the run goes on."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ase.io import read
+
+from conftest import BROKEN, ROOT
+
+SUITES = ROOT / "suites"
+
+
+@pytest.fixture
+def run(pytester):
+    def run_suites(*args, suite="test_symmetry.py"):
+        target = [str(SUITES / suite)] if suite else []
+        return pytester.runpytest_subprocess(*target, "-p", "no:cacheprovider", "-rA",
+                                             "--mlipcheck-report", str(pytester.path / "report"), *args)
+
+    return run_suites
+
+
+def outcomes(result):
+    return result.parseoutcomes()
+
+
+def test_emt_passes_and_ids_name_the_model(run):
+    result = run("--model", "emt", "-v")
+    counts = outcomes(result)
+    assert counts["passed"] >= 12 and "failed" not in counts and "error" not in counts
+    result.stdout.fnmatch_lines(["*test_rotation?emt-Cu_fcc? PASSED*"])
+    assert result.ret == 0
+
+
+def test_without_model_suites_skip_and_say_how(run):
+    result = run()
+    assert set(outcomes(result)) == {"skipped"}
+    result.stdout.fnmatch_lines(["*no --model given*pytest suites --model emt*"])
+
+
+def test_unknown_model_is_a_usage_error_without_traceback(run):
+    result = run("--model", "nosuchmodel")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown model. Available: *chgnet*emt*mace*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_unsupported_elements_are_skipped_with_the_element_named(run):
+    result = run("--model", f"{BROKEN}:correct,elements=Cu", "-v")
+    result.stdout.fnmatch_lines(["*SKIPPED*does not declare C, H, O (case ethanol)*"])
+    assert outcomes(result)["passed"] == 8  # Cu_fcc and Cu13_cluster, four checks each
+
+
+def test_broken_model_fails_its_check_and_hands_over_the_structure(run, pytester):
+    result = run("--model", f"{BROKEN}:rotation_broken")
+    counts = outcomes(result)
+    assert counts["failed"] == 3 and counts["passed"] == 9  # rotation fails on all three cases
+    result.stdout.fnmatch_lines([
+        "*rotation_broken: rotation on Cu_fcc: max |* error| under * = * > threshold *",
+        "*structure: *test_rotation_rotation_broken-Cu_fcc.extxyz",
+        "*reproduce: mlipcheck eval --model *broken_models.py:rotation_broken *.extxyz",
+    ])
+    path = pytester.path / "report" / "structures" / "test_rotation_rotation_broken-Cu_fcc.extxyz"
+    atoms = read(path)
+    assert len(atoms) == 8 and "rotation" in atoms.info["mlipcheck_reason"]
+    # The reproduction line works.
+    out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "eval", "--model",
+                          f"{BROKEN}:rotation_broken", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0 and "energy" in out.stdout and "forces" in out.stdout
+
+
+@pytest.mark.parametrize("factory, reason, n_errors", [
+    ("raises_on_isolated", "raised RuntimeError: no periodic cell", 8),
+    ("nan_forces", "non-finite forces", 4),
+    ("wrong_shape", "forces have shape (7, 3), expected (8, 3)", 12),
+])
+def test_a_model_that_cannot_be_judged_is_an_error_not_a_failure(run, factory, reason, n_errors):
+    result = run("--model", f"{BROKEN}:{factory}")
+    counts = outcomes(result)
+    assert counts.get("errors", counts.get("error")) == n_errors, counts
+    assert "failed" not in counts
+    assert counts.get("passed", 0) == 12 - n_errors  # every other test still ran and passed
+    result.stdout.fnmatch_lines([f"*ERROR, the model could not be judged*{reason}*",
+                                 "*structure: *.extxyz"])
+    assert result.ret == 1
+
+
+def test_a_model_that_hangs_is_stopped_and_the_run_goes_on(run):
+    result = run("--model", f"{BROKEN}:hangs", "--mlipcheck-timeout", "1", "-k", "translation")
+    counts = outcomes(result)
+    assert counts.get("errors", counts.get("error")) == 2 and counts["passed"] == 1
+    result.stdout.fnmatch_lines(["*did not answer within 1 s*"])
+
+
+def test_missing_weights_error_every_test_of_that_model_with_one_message(run):
+    result = run("--model", "mace:/nonexistent/model.model", "--model", "emt")
+    counts = outcomes(result)
+    assert counts["passed"] >= 12  # emt still ran
+    assert counts.get("errors", counts.get("error")) == 20  # 4 checks x 5 quick cases
+    result.stdout.fnmatch_lines(["*could not be loaded*does not exist*--model mace:*"])
+
+
+def test_two_models_side_by_side(run):
+    result = run("--model", "emt", "--model", f"{BROKEN}:correct", "-v", "-k", "Cu_fcc")
+    result.stdout.fnmatch_lines(["*test_translation?emt-Cu_fcc? PASSED*",
+                                 "*test_translation?correct-Cu_fcc? PASSED*"])
+
+
+def test_full_profile_runs_every_case(run):
+    result = run("--model", "emt", "--mlipcheck-profile", "full", "--collect-only", "-q")
+    assert "CuAu_fcc_alloy" in result.stdout.str() and "Fe_bcc" in result.stdout.str()
+
+
+def test_bad_profile_is_a_usage_error(run):
+    result = run("--model", "emt", "--mlipcheck-profile", "nonesuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*profile 'nonesuch' not found: give one of full, quick*"])
+
+
+def test_a_user_test_with_a_model_argument_is_left_alone(pytester):
+    pytester.makepyfile("""
+        import pytest
+        @pytest.mark.parametrize("model", ["mine"])
+        def test_own(model):
+            assert model == "mine"
+    """)
+    assert pytester.runpytest_subprocess("--model", "emt").ret == 0
+
+
+def test_installed_command_runs_the_suites_from_anywhere(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "run", "--model", "emt", "-q",
+                          "-k", "Cu_fcc", "--mlipcheck-report", str(tmp_path)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "4 passed" in out.stdout
+
+
+def test_pyargs_runs_the_installed_suites(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "mlipcheck.suites", "--model",
+                          "emt", "-q", "-k", "Cu_fcc", "-p", "no:cacheprovider"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "4 passed" in out.stdout, out.stdout[-2000:]
+
+
+def test_junit_carries_the_measured_values(run, pytester):
+    junit = pytester.path / "junit.xml"
+    run("--model", "emt", "-k", "rotation and Cu_fcc", f"--junitxml={junit}")
+    text = junit.read_text()
+    assert 'name="mlipcheck_value"' in text and 'name="mlipcheck_threshold"' in text
