@@ -27,7 +27,7 @@ from mlipcheck.structures import cases_for
 
 SUITE_MARKERS = {
     "mlipcheck": "parametrize this test over --model and, if it takes `case`, the profile's cases",
-    "cases(classes=None)": "restrict the `case` parameter to these material classes",
+    "cases(classes=None, where=None)": "restrict `case` to these material classes / where(case) true",
     "quick": "part of the quick profile: at least one check of every suite",
     "symmetry": "conformance: invariances, energy-force-stress consistency, periodicity",
     "extrapolation": "dimers, crazy cubes, compression, MD stability",
@@ -91,8 +91,8 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("model", params, indirect=True, scope="session")
     if "case" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("cases")
-        classes = marker.kwargs.get("classes") if marker else None
-        cases = cases_for(config.mlipcheck_profile.name, classes)
+        selection = marker.kwargs if marker else {}
+        cases = cases_for(config.mlipcheck_profile.quick, **selection)
         metafunc.parametrize("case", [
             pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
             for c in cases], indirect=True)

@@ -1,7 +1,6 @@
-"""Conformance: invariances and energy-force consistency, over every material class."""
+"""Conformance: invariance under translation, rotation (proper and improper) and permutation."""
 import pytest
 
-from mlipcheck.checks.consistency import check_forces_finite_difference
 from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
@@ -17,7 +16,3 @@ def test_rotation(model, case, profile, seed, verdict):
 
 def test_permutation(model, case, profile, seed, verdict):
     verdict(check_permutation(model, case, profile.section("invariance"), seed))
-
-
-def test_forces_finite_difference(model, case, profile, seed, verdict):
-    verdict(check_forces_finite_difference(model, case, profile.section("finite_difference"), seed))

@@ -147,6 +147,102 @@ class ScaledForces(Wrapped):
         self.results["forces"] = self.results["forces"] * self.factor
 
 
+class StressSignFlipped(Wrapped):
+    """Stress with the opposite sign (compression positive, as VASP prints it): CHGNet issue 228."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if "stress" in self.results:
+            self.results["stress"] = -self.results["stress"]
+
+
+class StressScaled(Wrapped):
+    """Stress 3 % too large (a volume taken from the wrong cell, a unit rounded)."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if "stress" in self.results:
+            self.results["stress"] = self.results["stress"] * 1.03
+
+
+class CoordinationDrift(Wrapped):
+    """Direct (non-conservative) forces with a term that does not obey Newton's third law:
+    each atom is pushed away from its neighbours in proportion to its own coordination. The
+    energy is EMT's: invariances hold, but forces do not sum to zero and are not -dE/dx."""
+
+    strength = 0.05
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        i_list, j_list, d_list = neighbor_list("ijD", self.atoms, 3.0)
+        r = np.linalg.norm(d_list, axis=1)
+        w = (1.0 - r / 3.0) ** 2
+        coordination = np.bincount(i_list, weights=w, minlength=len(self.atoms))
+        push = np.zeros((len(self.atoms), 3))
+        np.add.at(push, i_list, -(w * coordination[i_list])[:, None] * d_list / r[:, None])
+        self.results["forces"] = self.results["forces"] + self.strength * push
+
+
+class ConstantOffset(Wrapped):
+    """Adds a reference energy once per structure instead of once per atom (an E0 bug):
+    a supercell's energy is then not n times the cell's. 10 meV."""
+
+    def extra(self, atoms):
+        return 0.01, np.zeros((len(atoms), 3)), np.zeros((3, 3))
+
+
+class IgnoresPbc(Wrapped):
+    """Treats every structure as periodic in all three directions."""
+
+    def prepare(self, atoms):
+        atoms.pbc = True
+        return atoms
+
+
+class StaleCache(Wrapped):
+    """Caches results keyed on the chemical formula (a cache keyed on the wrong thing)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.cache = {}
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        key = atoms.get_chemical_formula()
+        if key not in self.cache:
+            super().calculate(atoms, properties, system_changes)
+            self.cache[key] = dict(self.results)
+        self.atoms = atoms.copy()
+        self.results = dict(self.cache[key])
+
+
+class Dropout(Wrapped):
+    """Dropout left on at inference: 0.1 meV of noise on the energy, 1 meV/A on forces."""
+
+    def extra(self, atoms):
+        rng = np.random.default_rng()
+        return (rng.normal(0, 1e-4), rng.normal(0, 1e-3, (len(atoms), 3)), np.zeros((3, 3)))
+
+
+class SilentElement(Wrapped):
+    """Declares Cu only but answers for anything EMT knows."""
+
+    elements = ["Cu"]
+
+
+class FlatSilver(Wrapped):
+    """Declares Ag but its Ag is a constant: an element with an untrained embedding."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if set(atoms.get_chemical_symbols()) == {"Ag"}:
+            Calculator.calculate(self, atoms, properties, system_changes)
+            self.results = {"energy": -1.0 * len(atoms), "forces": np.zeros((len(atoms), 3)),
+                            "stress": np.zeros(6)}
+            if not atoms.pbc.all():
+                del self.results["stress"]
+            return
+        super().calculate(atoms, properties, system_changes)
+
+
 class RaisesOnIsolated(Wrapped):
     """Raises on structures that are not periodic (like CHGNet's isolated-atom issue 35)."""
 
@@ -204,6 +300,42 @@ def permutation_broken():
 
 def inconsistent_forces():
     return ScaledForces()
+
+
+def stress_sign_flipped():
+    return StressSignFlipped()
+
+
+def stress_scaled():
+    return StressScaled()
+
+
+def coordination_drift():
+    return CoordinationDrift()
+
+
+def constant_offset():
+    return ConstantOffset()
+
+
+def ignores_pbc():
+    return IgnoresPbc()
+
+
+def stale_cache():
+    return StaleCache()
+
+
+def dropout():
+    return Dropout()
+
+
+def silent_element():
+    return SilentElement()
+
+
+def flat_silver():
+    return FlatSilver()
 
 
 def raises_on_isolated():

@@ -1,48 +1,96 @@
 """Every check passes the correct model and catches the broken model made for it, and only it.
 
-The broken models (tests/broken_models.py) add terms of a few meV to EMT; each breaks exactly
-one property, so the whole matrix is asserted: the check made for a defect fails, every other
-check passes.
+The broken models (tests/broken_models.py) add terms of a few meV to EMT; most break exactly one
+property, so the whole matrix is asserted: the check made for a defect fails on every case it
+applies to, and every other check passes.
 """
 import pytest
 
 from conftest import broken
-from mlipcheck.checks.consistency import check_forces_finite_difference
+from mlipcheck.checks.consistency import (check_forces_finite_difference, check_net_force,
+                                          check_stress_finite_strain)
+from mlipcheck.checks.determinism import check_determinism
+from mlipcheck.checks.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
+                                          check_supercell)
+from mlipcheck.checks.species import check_species_supported, check_undeclared_element_refused
 from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
 from mlipcheck.structures import all_cases
 
+def always(atoms):
+    return True
+
+
+# check -> (function, profile section, which structures it applies to)
 CHECKS = {
-    "translation": (check_translation, "invariance"),
-    "rotation": (check_rotation, "invariance"),
-    "permutation": (check_permutation, "invariance"),
-    "forces_finite_difference": (check_forces_finite_difference, "finite_difference"),
+    "translation": (check_translation, "invariance", always),
+    "rotation": (check_rotation, "invariance", always),
+    "permutation": (check_permutation, "invariance", always),
+    "forces_finite_difference": (check_forces_finite_difference, "finite_difference", always),
+    "stress_finite_strain": (check_stress_finite_strain, "stress_finite_strain", lambda a: a.pbc.all()),
+    "net_force": (check_net_force, "net_force", always),
+    "supercell": (check_supercell, "invariance", lambda a: a.pbc.any()),
+    "equivalent_cell": (check_equivalent_cell, "invariance", lambda a: a.pbc.sum() >= 2),
+    "nonperiodic_directions": (check_nonperiodic_directions, "invariance", lambda a: not a.pbc.all()),
+    "determinism": (check_determinism, "invariance", always),
 }
-# broken model -> the checks it must fail
+# broken model -> (checks it must fail on every case they apply to, checks it may fail too)
 EXPECTED_FAILURES = {
-    "correct": set(),
-    "rotation_broken": {"rotation"},
-    "translation_broken": {"translation"},
-    "permutation_broken": {"permutation"},
-    "inconsistent_forces": {"forces_finite_difference"},
+    "correct": (set(), set()),
+    "rotation_broken": ({"rotation"}, {"net_force"}),  # an orientation-dependent energy exerts torque
+    # dE/d(centroid) is a net force; a supercell or a re-wrapped cell has another centroid
+    "translation_broken": ({"translation"}, {"net_force", "supercell", "equivalent_cell"}),
+    "permutation_broken": ({"permutation"}, {"supercell"}),  # a supercell renumbers the atoms
+    "inconsistent_forces": ({"forces_finite_difference"}, set()),
+    "stress_sign_flipped": ({"stress_finite_strain"}, set()),
+    "stress_scaled": ({"stress_finite_strain"}, set()),
+    "coordination_drift": ({"net_force"}, {"forces_finite_difference"}),  # direct forces: both
+    "constant_offset": ({"supercell"}, set()),
+    "ignores_pbc": ({"nonperiodic_directions"}, set()),
+    # A cache keyed on the formula returns stale answers to every other check as well; noise
+    # breaks every comparison. Determinism is the check made for them.
+    "stale_cache": ({"determinism"}, set(CHECKS)),
+    "dropout": ({"determinism"}, set(CHECKS)),
 }
-# A periodic crystal, a molecule, a cluster, a slab: every kind of boundary condition.
+# A crystal, a molecule, a cluster, a slab, a one-atom cell: every kind of boundary condition.
 CASES = [c for c in all_cases() if c.name in ("Cu_fcc", "ethanol", "Cu13_cluster", "Cu_111_slab")]
+ONE_ATOM = next(c for c in all_cases() if c.name == "Cu_fcc_primitive")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 @pytest.mark.parametrize("model_name", list(EXPECTED_FAILURES))
-def test_each_check_catches_only_its_defect(model_name, case, quick):
+def test_each_check_catches_its_defect_and_only_it(model_name, case, quick):
     model = broken(model_name)
-    for check_name, (check, section) in CHECKS.items():
+    must_fail, may_fail = EXPECTED_FAILURES[model_name]
+    for check_name, (check, section, applies) in CHECKS.items():
+        if not applies(case.atoms):
+            continue
         result = check(model, case, quick.section(section))
-        should_fail = check_name in EXPECTED_FAILURES[model_name]
-        assert result.passed != should_fail, result.describe()
-        if should_fail:
+        if check_name in must_fail:
+            assert not result.passed, result.describe()
             assert result.atoms is not None, "a failing check must hand over its structure"
-            # The defects are a few meV: caught with a wide margin, not by luck.
-            assert result.value > 10 * result.threshold, result.describe()
-        else:
+        elif check_name not in may_fail:
+            assert result.passed, result.describe()
             assert result.atoms is None
+
+
+def test_supercell_of_a_cell_smaller_than_the_cutoff(quick):
+    assert max(ONE_ATOM.atoms.cell.lengths()) < 3.0  # EMT's cutoff is 5.9 A: atoms see images
+    assert check_supercell(broken("correct"), ONE_ATOM, quick.section("invariance")).passed
+    assert not check_supercell(broken("constant_offset"), ONE_ATOM, quick.section("invariance")).passed
+
+
+def test_species_supported_as_stated(full):
+    section = full.section("species")  # every declared element, not a sample
+    assert check_species_supported(broken("correct"), section).passed
+    result = check_species_supported(broken("flat_silver"), section)
+    assert not result.passed and result.value == 1 and "Ag: dimer energy does not depend" in result.details["problems"]
+
+
+def test_undeclared_element_must_be_refused(quick):
+    section = quick.section("species")
+    assert check_undeclared_element_refused(broken("correct"), section).passed  # EMT refuses Si
+    silent = check_undeclared_element_refused(broken("silent_element"), section)
+    assert not silent.passed and "H dimer" in silent.metric and silent.value == 4
 
 
 def test_float32_rounding_far_from_origin_is_caught(quick):
@@ -56,7 +104,9 @@ def test_float32_model_gets_float32_tolerances(quick):
     """The same model declared float32 passes: its tolerance comes from float32's epsilon."""
     cluster = next(c for c in all_cases() if c.name == "ethanol")
     as_float32 = broken("float32_positions", dtype="float32")
-    for check, section in CHECKS.values():
+    for check, section, applies in CHECKS.values():
+        if not applies(cluster.atoms):
+            continue
         result = check(as_float32, cluster, quick.section(section))
         assert result.passed, result.describe()
 

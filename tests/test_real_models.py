@@ -31,7 +31,7 @@ def test_tiny_mace_passes(pytester):
 @needs("chgnet")
 def test_chgnet_passes(pytester):
     result, counts = run_quick(pytester, "chgnet")
-    assert counts.get("passed", 0) == 20 and not {"failed", "errors"} & set(counts), result.stdout.str()[-3000:]
+    assert counts.get("passed", 0) >= 40 and not {"failed", "errors"} & set(counts), result.stdout.str()[-3000:]
 
 
 @pytest.mark.slow
@@ -43,7 +43,7 @@ def test_sevennet_fails_only_improper_rotations(pytester):
     failed = [line for line in result.stdout.lines if line.startswith("FAILED")]
     assert failed and all("test_rotation" in line for line in failed), result.stdout.str()[-3000:]
     assert "under inversion" in result.stdout.str() or "under mirror" in result.stdout.str()
-    assert counts["passed"] == 20 - len(failed)
+    assert counts["passed"] >= 40
 
 
 @pytest.mark.nequip

@@ -102,6 +102,7 @@ class Model:
     call_timeout: float | None = None  # seconds per model call; set from --mlipcheck-timeout
     calls: int = 0  # model calls made through mlipcheck.checks.evaluate
     call_seconds: float = 0.0  # wall time spent inside those calls
+    _fresh: Calculator | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.calculator is None:
@@ -121,6 +122,13 @@ class Model:
     @property
     def label(self) -> str:
         return self.spec.label
+
+    def fresh_calculator(self) -> Calculator:
+        """A second calculator, built once and kept apart from the one every check uses."""
+        if self._fresh is None:
+            with self.call_context():
+                self._fresh = self.make_calculator()
+        return self._fresh
 
     def unsupported(self, symbols) -> list[str]:
         """The symbols in `symbols` this model does not declare, sorted."""

@@ -1,4 +1,7 @@
-"""Forces are minus the gradient of the energy: compared with central finite differences.
+"""Energy, forces and stress agree with each other: F = -dE/dx, stress = (1/V) dE/d(strain),
+and forces sum to zero (and, for isolated systems, exert no torque).
+
+Forces are compared with central finite differences of the energy.
 
 Richardson extrapolation of two central differences (steps h and h/2) removes the O(h^2) error;
 what remains is rounding, about eps(dtype) * |E| / h, which sets the float32 tolerance. The step
@@ -56,3 +59,65 @@ def check_forces_finite_difference(model, case, section, seed=0) -> Measurement:
                  "richardson_error_estimate": float(max(estimates)),
                  "max_abs_force": float(np.abs(reference.forces).max())},
         atoms=atoms if worst > tolerance else None, seed=seed)
+
+
+def _strained(atoms, component, h):
+    """`atoms` under the symmetric strain h*S, S the unit tensor of Voigt `component`."""
+    a, b = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)][component]
+    strain = np.zeros((3, 3))
+    strain[a, b] += h / 2
+    strain[b, a] += h / 2
+    strained = atoms.copy()
+    strained.set_cell(atoms.cell.array @ (np.eye(3) + strain), scale_atoms=True)
+    return strained
+
+
+def check_stress_finite_strain(model, case, section, seed=0) -> Measurement:
+    """Stress equals (1/V) dE/d(strain), by Richardson-extrapolated central differences in each
+    of the six strain components. Catches a stress in the wrong unit or with the wrong sign."""
+    atoms = case.atoms
+    reference = evaluate(model, atoms, stress=True)
+    volume = atoms.get_volume()
+    step = float(section.per_dtype("strain_step", model.dtype))
+    errors = []
+    for component in range(6):
+        a, b = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)][component]
+        derivative = {}
+        for h in (step, step / 2):
+            plus = _energy(model, _strained(atoms, component, +h))
+            minus = _energy(model, _strained(atoms, component, -h))
+            derivative[h] = (plus - minus) / (2 * h) / volume
+        extrapolated = (4 * derivative[step / 2] - derivative[step]) / 3
+        errors.append(abs(reference.stress[a, b] - extrapolated))
+    tolerance = section.tolerance("stress", model.dtype, abs(reference.energy) / (step * volume))
+    worst = float(max(errors))
+    return Measurement(
+        check="stress_finite_strain", metric="max |stress - (1/V) dE/de|", value=worst,
+        unit="eV/A^3", threshold=tolerance, passed=bool(worst <= tolerance), case=case.name,
+        details={"strain_step": step, "worst_component": "xx yy zz yz xz xy".split()[int(np.argmax(errors))],
+                 "max_abs_stress_GPa": float(np.abs(reference.stress).max() * 160.21766)},
+        atoms=atoms if worst > tolerance else None, seed=seed)
+
+
+def check_net_force(model, case, section, seed=0) -> Measurement:
+    """Forces sum to zero (any model whose energy is translation invariant); for isolated
+    systems the torque about the centroid vanishes too (rotation invariance)."""
+    atoms = case.atoms
+    prediction = evaluate(model, atoms, stress=False)
+    scale = max(abs(prediction.energy) / len(atoms), float(np.abs(prediction.forces).max()))
+    # Summing N float32 forces adds up to N roundings.
+    tolerance = section.tolerance("force", model.dtype, scale * len(atoms))
+    net = float(np.linalg.norm(prediction.forces.sum(axis=0)))
+    details = {"net_force": net}
+    value, metric = net, "|sum of forces|"
+    if not atoms.pbc.any():
+        arms = atoms.positions - atoms.positions.mean(axis=0)
+        torque = float(np.linalg.norm(np.cross(arms, prediction.forces).sum(axis=0)))
+        size = max(float(np.linalg.norm(arms, axis=1).max()), 1.0)
+        details["net_torque_eV"] = torque
+        if torque / size > value:  # torque over the lever arm: comparable with a force
+            value, metric = torque / size, "|net torque| / max lever arm"
+    return Measurement(
+        check="net_force", metric=metric, value=value, unit="eV/A", threshold=tolerance,
+        passed=bool(value <= tolerance), case=case.name, details=details,
+        atoms=atoms if value > tolerance else None, seed=seed)

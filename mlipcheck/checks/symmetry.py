@@ -10,52 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from mlipcheck.checks.compare import compare, verdict
 from mlipcheck.checks.evaluate import Prediction, evaluate
-from mlipcheck.checks.measurement import Measurement
-
-UNITS = {"energy": "eV/atom", "forces": "eV/A", "stress": "eV/A^3"}
-
-
-def compare(model, section, reference: Prediction, expected: Prediction, got: Prediction, n_atoms,
-            position_scale=1.0):
-    """Errors of `got` against `expected` and their tolerances, per quantity.
-
-    `position_scale` > 1 when the structure was moved far from the origin: rounding of
-    positions, and so of everything computed from them, grows in proportion.
-    """
-    scale_e = abs(reference.energy) / n_atoms
-    # Force rounding noise in float32 follows the per-atom energy scale over ~1 Angstrom, since
-    # forces are gradients of a sum of atomic energies, not the (often small) force itself.
-    scale_f = max(scale_e, float(np.abs(reference.forces).max())) * position_scale
-    rows = {
-        "energy": (abs(got.energy - expected.energy) / n_atoms,
-                   section.tolerance("energy", model.dtype, scale_e * position_scale)),
-        "forces": (float(np.abs(got.forces - expected.forces).max()),
-                   section.tolerance("force", model.dtype, scale_f)),
-    }
-    if expected.stress is not None and got.stress is not None:
-        scale_s = (float(np.abs(reference.stress).max()) + scale_e / 10.0) * position_scale  # eV/atom over ~10 A^3
-        rows["stress"] = (float(np.abs(got.stress - expected.stress).max()),
-                          section.tolerance("stress", model.dtype, scale_s))
-    return rows
-
-
-def verdict(check, case_name, comparisons, seed, worst_atoms, extra=None) -> Measurement:
-    """One Measurement from a list of (label, rows, atoms): the worst error/tolerance ratio."""
-    worst = None
-    details = dict(extra or {})
-    for label, rows, atoms in comparisons:
-        for quantity, (error, tol) in rows.items():
-            ratio = error / tol if tol > 0 else np.inf
-            details[f"{label}:{quantity}"] = float(error)
-            if worst is None or ratio > worst[0] or not np.isfinite(error):
-                worst = (ratio, label, quantity, error, tol, atoms)
-    ratio, label, quantity, error, tol, atoms = worst
-    return Measurement(
-        check=check, metric=f"max |{quantity} error| under {label}", value=float(error),
-        unit=UNITS[quantity], threshold=float(tol), passed=bool(error <= tol), case=case_name,
-        details=details, atoms=atoms if not error <= tol else None, seed=seed)
-
 
 def _transformed(pred: Prediction, rotation=None, order=None) -> Prediction:
     """What a correct model predicts after rotating by `rotation` and/or permuting by `order`."""

@@ -80,6 +80,11 @@ def all_cases() -> tuple[Case, ...]:
         # surfaces and 2D sheets (periodic in two directions)
         Case("Cu_111_slab", _distorted(fcc111("Cu", (2, 2, 3), a=3.61, vacuum=6.0), 13), "surface"),
         Case("graphene", _distorted(_sheet(), 14, rattle=0.03), "2D"),
+        # primitive cells shorter than any cutoff: atoms see their own periodic images
+        Case("Cu_fcc_primitive", _distorted(bulk("Cu", "fcc", a=3.61), 16, rattle=0.0, strain=0.02), "metal",
+             quick=True),
+        Case("Si_primitive", _distorted(bulk("Si", "diamond", a=5.43), 17, rattle=0.03), "covalent"),
+        Case("MgO_primitive", _distorted(bulk("MgO", "rocksalt", a=4.21), 18, rattle=0.03), "oxide"),
         # amorphous: strongly rattled
         Case("Cu_rattled", _distorted(bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 1), 15, rattle=0.15),
              "amorphous"),
@@ -100,9 +105,12 @@ def _sheet() -> Atoms:
     return atoms
 
 
-def cases_for(profile_name: str, classes=None) -> list[Case]:
-    """The cases a suite runs in a profile: every case in `full`, the quick ones in `quick`."""
-    cases = [c for c in all_cases() if profile_name != "quick" or c.quick]
+def cases_for(quick: bool, classes=None, where=None) -> list[Case]:
+    """The cases a suite runs: the quick ones in a quick profile, else all; optionally only
+    these material classes, or those for which `where(case)` is true."""
+    cases = [c for c in all_cases() if c.quick or not quick]
     if classes is not None:
         cases = [c for c in cases if c.material_class in classes]
+    if where is not None:
+        cases = [c for c in cases if where(c)]
     return cases

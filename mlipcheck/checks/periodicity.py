@@ -1,0 +1,65 @@
+"""Periodic boundary conditions handled as stated (OpenKIM's PeriodicitySupport, and more).
+
+- supercell: repeating the cell along its periodic directions multiplies the energy, tiles the
+  forces and leaves the stress alone (on cells smaller than the cutoff, too: atoms that see
+  their own images);
+- equivalent cell: a unimodular change of the cell vectors describes the same crystal;
+- non-periodic directions: the cell length along a direction without periodicity changes
+  nothing, even when it is shorter than the cutoff (a model that ignores `pbc` fails here).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mlipcheck.checks.compare import compare, verdict
+from mlipcheck.checks.evaluate import Prediction, evaluate
+
+
+def check_supercell(model, case, section, seed=0):
+    atoms = case.atoms
+    reps = [2 if periodic else 1 for periodic in atoms.pbc]
+    n_images = int(np.prod(reps))
+    reference = evaluate(model, atoms)
+    supercell = atoms.repeat(reps)
+    got = evaluate(model, supercell)
+    # ASE's repeat lays out whole copies of the cell one after another.
+    expected = Prediction(reference.energy * n_images, np.tile(reference.forces, (n_images, 1)),
+                          reference.stress)
+    rows = compare(model, section, reference, expected, got, len(supercell))
+    label = "x".join(map(str, reps)) + " supercell"
+    return verdict("supercell", case.name, [(label, rows, supercell)], seed, None,
+                   extra={"smallest_cell_length_A": float(min(atoms.cell.lengths()[atoms.pbc])),
+                          "cutoff_A": model.cutoff})
+
+
+def check_equivalent_cell(model, case, section, seed=0):
+    atoms = case.atoms
+    periodic = np.flatnonzero(atoms.pbc)
+    # A shear of the cell vectors by whole lattice vectors: integer, determinant 1.
+    transform = np.eye(3, dtype=int)
+    transform[periodic[0], periodic[1 % len(periodic)]] += 1 if len(periodic) > 1 else 0
+    if len(periodic) == 3:
+        transform[periodic[2], periodic[0]] -= 1
+    other = atoms.copy()
+    other.set_cell(transform @ atoms.cell.array, scale_atoms=False)
+    other.wrap()
+    reference = evaluate(model, atoms)
+    rows = compare(model, section, reference, reference, evaluate(model, other), len(atoms))
+    return verdict("equivalent_cell", case.name, [("unimodular cell change", rows, other)], seed, None,
+                   extra={"transform": transform.tolist()})
+
+
+def check_nonperiodic_directions(model, case, section, seed=0):
+    atoms = case.atoms
+    reference = evaluate(model, atoms)
+    tight = atoms.copy()
+    cell = tight.cell.array.copy()
+    extent = np.ptp(atoms.get_scaled_positions(wrap=False), axis=0) * atoms.cell.lengths()
+    for axis in np.flatnonzero(~atoms.pbc):
+        # Shorter than any cutoff: if the model wrongly treated it as periodic, images would overlap.
+        length = extent[axis] + 1.0
+        cell[axis] *= length / np.linalg.norm(cell[axis])
+    tight.set_cell(cell, scale_atoms=False)
+    rows = compare(model, section, reference, reference, evaluate(model, tight), len(atoms))
+    return verdict("nonperiodic_directions", case.name, [("tight cell along non-periodic axes", rows, tight)],
+                   seed, None, extra={"pbc": atoms.pbc.tolist()})

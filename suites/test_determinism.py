@@ -1,0 +1,10 @@
+"""Conformance: the same structure gives the same answer, whatever was computed before."""
+import pytest
+
+from mlipcheck.checks.determinism import check_determinism
+
+pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
+
+
+def test_determinism(model, case, profile, seed, verdict):
+    verdict(check_determinism(model, case, profile.section("invariance"), seed))

@@ -1,0 +1,22 @@
+"""Conformance: periodic boundary conditions, supercells, equivalent cells, slabs and molecules."""
+import pytest
+
+from mlipcheck.checks.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
+                                          check_supercell)
+
+pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
+
+
+@pytest.mark.cases(where=lambda case: case.atoms.pbc.any())
+def test_supercell(model, case, profile, seed, verdict):
+    verdict(check_supercell(model, case, profile.section("invariance"), seed))
+
+
+@pytest.mark.cases(where=lambda case: case.atoms.pbc.sum() >= 2)
+def test_equivalent_cell(model, case, profile, seed, verdict):
+    verdict(check_equivalent_cell(model, case, profile.section("invariance"), seed))
+
+
+@pytest.mark.cases(where=lambda case: not case.atoms.pbc.all())
+def test_nonperiodic_directions(model, case, profile, seed, verdict):
+    verdict(check_nonperiodic_directions(model, case, profile.section("invariance"), seed))
