@@ -10,10 +10,12 @@ from conftest import broken
 from mlipcheck.checks.consistency import (check_forces_finite_difference, check_net_force,
                                           check_stress_finite_strain)
 from mlipcheck.checks.determinism import check_determinism
+from mlipcheck.checks.generated import check_generated_structures
 from mlipcheck.checks.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
                                           check_supercell)
 from mlipcheck.checks.species import check_species_supported, check_undeclared_element_refused
 from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
+from mlipcheck.profiles import Section
 from mlipcheck.structures import all_cases
 
 def always(atoms):
@@ -133,3 +135,17 @@ def test_checks_are_deterministic_for_a_seed(quick):
     other = check_rotation(model, case, quick.section("invariance"), seed=4)
     assert first.value == again.value
     assert first.value != other.value
+
+
+def test_generated_structures_shrink_to_a_minimal_failure(quick):
+    sections = (quick.section("invariance"), quick.section("net_force"), quick.section("hypothesis"))
+    assert check_generated_structures(broken("correct"), *sections).passed
+    first = check_generated_structures(broken("rotation_broken"), *sections, seed=1)
+    assert not first.passed and first.check == "rotation"
+    assert first.details["reproduce_with"] == "--mlipcheck-seed 1"
+    no_shrink = Section("hypothesis", dict(sections[2].values, shrink=False), quick)
+    unshrunk = check_generated_structures(broken("rotation_broken"), *sections[:2], no_shrink, seed=1)
+    assert len(first.atoms) <= len(unshrunk.atoms)
+    assert len(set(first.atoms.numbers)) == 1  # shrunk to one element (H, the first)
+    again = check_generated_structures(broken("rotation_broken"), *sections, seed=1)
+    assert again.atoms == first.atoms  # the same seed gives the same verdict and structure
