@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
-from ase.data import atomic_numbers, covalent_radii
+from ase.data import atomic_numbers, covalent_radii, vdw_radii
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
@@ -32,11 +32,15 @@ def bond_length(symbol_a, symbol_b) -> float:
 
 
 def small_crystal(symbol) -> Atoms:
-    """ASE's reference crystal of the element where it has one, else fcc at the covalent radius."""
+    """ASE's reference crystal of the element where it has one, else an fcc molecular-solid-like
+    packing at the van der Waals distance (H, N, O, halogens, noble gases). Not at the covalent
+    distance: fcc H at 0.62 A puts thousands of atoms inside a 6 A cutoff and CHGNet's angle
+    graph then takes more than 24 GB."""
     try:
         atoms = bulk(symbol)
     except (ValueError, KeyError, RuntimeError, TypeError):
-        nearest = 2 * covalent_radii[atomic_numbers[symbol]]
+        z = atomic_numbers[symbol]
+        nearest = 2 * vdw_radii[z] if np.isfinite(vdw_radii[z]) else 2 * covalent_radii[z] + 1.0
         atoms = bulk(symbol, "fcc", a=nearest * np.sqrt(2))
     return atoms.repeat(2) if len(atoms) == 1 else atoms
 

@@ -80,6 +80,11 @@ def all_cases() -> tuple[Case, ...]:
         # surfaces and 2D sheets (periodic in two directions)
         Case("Cu_111_slab", _distorted(fcc111("Cu", (2, 2, 3), a=3.61, vacuum=6.0), 13), "surface"),
         Case("graphene", _distorted(_sheet(), 14, rattle=0.03), "2D"),
+        # the other combinations of periodic directions: a wire along z, a slab open along y
+        Case("Cu_wire", _distorted(_open(bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2), (False, False, True)), 19),
+             "1D"),
+        Case("Cu_100_slab_y", _distorted(_open(bulk("Cu", "fcc", a=3.61, cubic=True) * (2, 2, 2), (True, False, True)), 20),
+             "surface"),
         # primitive cells shorter than any cutoff: atoms see their own periodic images
         Case("Cu_fcc_primitive", _distorted(bulk("Cu", "fcc", a=3.61), 16, rattle=0.0, strain=0.02), "metal",
              quick=True),
@@ -96,6 +101,16 @@ def _cluster(symbol: str) -> Atoms:
     atoms = Icosahedron(symbol, 2, latticeconstant=3.61)
     atoms.center(vacuum=5.0)
     atoms.pbc = False
+    return atoms
+
+
+def _open(atoms: Atoms, pbc) -> Atoms:
+    """`atoms` with vacuum (6 A each side) along the directions where `pbc` is False."""
+    atoms = atoms.copy()
+    for axis, periodic in enumerate(pbc):
+        if not periodic:
+            atoms.center(vacuum=6.0, axis=axis)
+    atoms.pbc = pbc
     return atoms
 
 
