@@ -14,6 +14,7 @@ verdicts from mlipcheck.checks. This module only wires them into pytest:
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -21,13 +22,16 @@ from pathlib import Path
 import pytest
 
 from mlipcheck.adapters import load_model, parse_model_specs
+from mlipcheck.checks.dimers import pairs_for
 from mlipcheck.errors import MlipcheckError, ModelCallError
 from mlipcheck.profiles import load_profile
 from mlipcheck.structures import cases_for
 
 SUITE_MARKERS = {
     "mlipcheck": "parametrize this test over --model and, if it takes `case`, the profile's cases",
-    "cases(classes=None, where=None)": "restrict `case` to these material classes / where(case) true",
+    "cases(classes=None, where=None, one_in_quick=False)": "restrict `case` to these material classes / "
+                                                            "where(case) true; one case per model in quick",
+    "pairs(section)": "parametrize `pair` over element pairs of the model, per the profile section",
     "quick": "part of the quick profile: at least one check of every suite",
     "symmetry": "conformance: invariances, energy-force-stress consistency, periodicity",
     "extrapolation": "dimers, crazy cubes, compression, MD stability",
@@ -84,14 +88,28 @@ def pytest_generate_tests(metafunc):
     if metafunc.definition.get_closest_marker("mlipcheck") is None:
         return
     config = metafunc.config
-    if "model" in metafunc.fixturenames:
-        specs = config.mlipcheck_specs
-        params = [pytest.param(s, id=s.label) for s in specs] or [
-            pytest.param(None, id="no-model", marks=pytest.mark.skip(reason=NO_MODEL))]
+    specs = config.mlipcheck_specs
+    no_model = [pytest.param(None, id="no-model", marks=pytest.mark.skip(reason=NO_MODEL))]
+    if "pair" in metafunc.fixturenames:
+        # Element pairs depend on the model's elements: the model is loaded at collection
+        # (once; the `model` fixture reuses it) and each pair is its own test id.
+        section = config.mlipcheck_profile.section(metafunc.definition.get_closest_marker("pairs").args[0])
+        params = []
+        for spec in specs:
+            model = loaded_model(config, spec)
+            if isinstance(model, Exception):
+                params.append(pytest.param(spec, None, id=spec.label))
+                continue
+            params += [pytest.param(spec, pair, id=f"{spec.label}-{pair[0]}-{pair[1]}")
+                       for pair in pairs_for(model, section, config.getoption("mlipcheck_seed"))]
+        metafunc.parametrize(["model", "pair"], params or [pytest.param(None, None, marks=no_model[0].marks)],
+                             indirect=["model"], scope="session")
+    elif "model" in metafunc.fixturenames:
+        params = [pytest.param(s, id=s.label) for s in specs] or no_model
         metafunc.parametrize("model", params, indirect=True, scope="session")
     if "case" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("cases")
-        selection = marker.kwargs if marker else {}
+        selection = {k: v for k, v in (marker.kwargs if marker else {}).items() if k != "one_in_quick"}
         cases = cases_for(config.mlipcheck_profile.quick, **selection)
         metafunc.parametrize("case", [
             pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
@@ -104,30 +122,53 @@ def profile(request):
     return request.config.mlipcheck_profile
 
 
+def loaded_model(config, spec):
+    """The Model for a spec, loaded on first use and kept for the session; or the load error."""
+    loaded = config.stash[MODELS_KEY]
+    if spec.text not in loaded:
+        try:
+            loaded[spec.text] = load_model(spec, config.getoption("mlipcheck_allow_download"))
+            timeout = config.getoption("mlipcheck_timeout")
+            loaded[spec.text].call_timeout = timeout or config.mlipcheck_profile.section("call")["timeout_s"]
+        except MlipcheckError as exc:
+            loaded[spec.text] = exc
+    return loaded[spec.text]
+
+
 @pytest.fixture(scope="session")
 def model(request):
     """The model under test, loaded once per session; a load failure errors its tests."""
     spec = request.param
-    loaded = request.config.stash[MODELS_KEY]
-    if spec.text not in loaded:
-        try:
-            loaded[spec.text] = load_model(spec, request.config.getoption("mlipcheck_allow_download"))
-            timeout = request.config.getoption("mlipcheck_timeout")
-            loaded[spec.text].call_timeout = timeout or request.config.mlipcheck_profile.section("call")["timeout_s"]
-        except MlipcheckError as exc:
-            loaded[spec.text] = exc
-    result = loaded[spec.text]
+    result = loaded_model(request.config, spec)
     if isinstance(result, Exception):
         pytest.fail(f"model {spec.text!r} could not be loaded: {result}", pytrace=False)
     return result
 
 
+@pytest.fixture(scope="session")
+def all_models(request):
+    """Every --model that loads, for checks that compare models with each other."""
+    models = [loaded_model(request.config, spec) for spec in request.config.mlipcheck_specs]
+    usable = [m for m in models if not isinstance(m, Exception)]
+    if len(usable) < 2:
+        pytest.skip("needs at least two --model that load")
+    return usable
+
+
 @pytest.fixture
 def case(request, model):
-    """One test structure; skipped when it holds an element the model does not declare."""
+    """One test structure; skipped when it holds an element the model does not declare, or when
+    the suite asks for one case per model in a quick profile and this is not the first."""
     missing = model.unsupported(request.param.symbols)
     if missing:
         pytest.skip(f"{model.label} does not declare {', '.join(missing)} (case {request.param.name})")
+    marker = request.node.get_closest_marker("cases")
+    profile = request.config.mlipcheck_profile
+    if marker and marker.kwargs.get("one_in_quick") and profile.quick:
+        selection = {k: v for k, v in marker.kwargs.items() if k != "one_in_quick"}
+        first = next(c for c in cases_for(True, **selection) if not model.unsupported(c.symbols))
+        if first is not request.param:
+            pytest.skip(f"the quick profile runs this on one case per model ({first.name})")
     return request.param
 
 
@@ -137,19 +178,22 @@ def seed(request):
 
 
 @pytest.fixture
-def verdict(request, model):
+def verdict(request):
     """Assert on a Measurement: pass, or fail with what was expected, what came out, by how
     much, and the path of the written-out structure."""
 
     def judge(measurement):
         item = request.node
+        model = item.funcargs.get("model")
         for key in ("value", "threshold", "unit", "metric"):
             item.user_properties.append((f"mlipcheck_{key}", getattr(measurement, key)))
         item.user_properties.append(("mlipcheck_passed", measurement.passed))
+        if measurement.details:
+            item.user_properties.append(("mlipcheck_details", json.dumps(measurement.details, default=str)))
         if measurement.passed:
             return measurement
-        message = f"{model.label}: {measurement.describe()}"
-        if measurement.atoms is not None:
+        message = f"{model.label}: {measurement.describe()}" if model else measurement.describe()
+        if measurement.atoms is not None and model is not None:
             path = write_structure(request.config, item.nodeid, measurement.atoms, model, message)
             item.user_properties.append(("mlipcheck_structure", str(path)))
             message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"

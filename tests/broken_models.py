@@ -243,6 +243,51 @@ class FlatSilver(Wrapped):
         super().calculate(atoms, properties, system_changes)
 
 
+class ShortRangeHole(Wrapped):
+    """A deep well at short range (no repulsive wall: "the 99 % typical problem of MLIPs",
+    python-ace issue 76). Invisible at the distances of ordinary structures."""
+
+    depth, width, power = 1000.0, 0.9, 4  # beats EMT's 600 eV wall at 0.3 A; < 1e-5 eV beyond 1.9 A
+
+    def extra(self, atoms):
+        def pair(i, j, d, rc):
+            r = np.linalg.norm(d)
+            e = -self.depth * np.exp(-((r / self.width) ** self.power))
+            return e, e * (-self.power * r ** (self.power - 1) / self.width**self.power) * d / r
+
+        return pair_term(atoms, pair, cutoff=2.5)
+
+
+class CollapsesWhenHot(ShortRangeHole):
+    """A well just inside the Cu-Cu nearest-neighbour distance (2 eV at 2.2 A, 2 meV at 2.55 A):
+    a crystal near equilibrium looks fine; at 2500 K atoms fall in and collapse."""
+
+    depth, width, power = 50.0, 1.9, 8
+
+
+class HardCutoff(Wrapped):
+    """Each pair within 4 A adds 3 meV, with no smoothing: the energy jumps at the cutoff while
+    forces know nothing of it."""
+
+    def extra(self, atoms):
+        i, j = neighbor_list("ij", atoms, 4.0)
+        return 0.003 * len(i) / 2, np.zeros((len(atoms), 3)), np.zeros((3, 3))
+
+
+class NaNUnderCompression(Wrapped):
+    """Returns NaN once two atoms are closer than 0.75 of their covalent bond length (a log or
+    a division that nobody trained for)."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        from ase.data import covalent_radii
+
+        radii = covalent_radii[atoms.numbers]
+        i, j, d = neighbor_list("ijd", atoms, 3.0)
+        if len(d) and np.any(d < 0.75 * (radii[i] + radii[j])):
+            self.results["energy"] = np.nan
+
+
 class RaisesOnIsolated(Wrapped):
     """Raises on structures that are not periodic (like CHGNet's isolated-atom issue 35)."""
 
@@ -336,6 +381,22 @@ def silent_element():
 
 def flat_silver():
     return FlatSilver()
+
+
+def short_range_hole():
+    return ShortRangeHole()
+
+
+def collapses_when_hot():
+    return CollapsesWhenHot()
+
+
+def hard_cutoff():
+    return HardCutoff()
+
+
+def nan_under_compression():
+    return NaNUnderCompression()
 
 
 def raises_on_isolated():

@@ -103,6 +103,8 @@ class Model:
     calls: int = 0  # model calls made through mlipcheck.checks.evaluate
     call_seconds: float = 0.0  # wall time spent inside those calls
     _fresh: Calculator | None = field(default=None, repr=False)
+    # Results a check computed once and several verdicts judge (e.g. dimer curves), per model.
+    cache: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.calculator is None:

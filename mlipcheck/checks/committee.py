@@ -1,0 +1,54 @@
+"""Committee disagreement: several models on the same structures, in-domain versus far out.
+
+The spread of a committee's predictions is the uncertainty signal the transferability
+literature recommends: it should grow on extrapolation structures (crazy cubes, strong
+compression) compared with ordinary crystals and molecules. Report-only unless the profile
+sets `max_extrapolation_spread`.
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase.data import atomic_numbers
+
+from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.extrapolation import crazy_cube
+from mlipcheck.checks.measurement import Measurement
+from mlipcheck.structures.cases import all_cases
+
+
+def _spread(models, atoms):
+    """Standard deviation across models of the energy per atom (eV/atom) and the mean over atoms
+    of the force vectors' spread (eV/A)."""
+    predictions = [evaluate(m, atoms, stress=False) for m in models]
+    energies = np.array([p.energy for p in predictions]) / len(atoms)
+    forces = np.array([p.forces for p in predictions])
+    force_spread = np.sqrt(((forces - forces.mean(axis=0)) ** 2).sum(axis=2).mean(axis=0)).mean()
+    return float(energies.std()), float(force_spread)
+
+
+def check_committee(models, section, seed=0) -> Measurement:
+    common = set.intersection(*[set(m.elements) if m.elements else set(atomic_numbers) for m in models])
+    in_domain = [c.atoms for c in all_cases() if c.quick and c.symbols <= common]
+    rng = np.random.default_rng(seed)
+    pool = sorted(common & {s for c in all_cases() for s in c.symbols}) or sorted(common)[:4]
+    far = [crazy_cube(pool, 6, float(np.exp(rng.uniform(np.log(0.35), np.log(4.0)))), rng)
+           for _ in range(int(section["cubes"]))]
+    for atoms in list(in_domain):
+        if atoms.pbc.all():
+            squeezed = atoms.copy()
+            squeezed.set_cell(atoms.cell.array * 0.5 ** (1 / 3), scale_atoms=True)
+            far.append(squeezed)
+    if not in_domain or not far:
+        return Measurement("committee", "no structure all models support", 0, "", 0, True, case="committee")
+    near_e, near_f = np.mean([_spread(models, a) for a in in_domain], axis=0)
+    far_e, far_f = np.mean([_spread(models, a) for a in far], axis=0)
+    limit = float(section["max_extrapolation_spread"])
+    return Measurement(
+        "committee", "force spread on extrapolation structures", float(far_f), "eV/A",
+        limit if limit > 0 else np.inf, bool(limit <= 0 or far_f <= limit),
+        case=f"{len(in_domain)} in-domain, {len(far)} extrapolation structures",
+        details={"models": " ".join(m.label for m in models),
+                 "in_domain_energy_spread_eV_per_atom": float(near_e), "in_domain_force_spread_eV_per_A": float(near_f),
+                 "extrapolation_energy_spread_eV_per_atom": float(far_e),
+                 "extrapolation_force_spread_eV_per_A": float(far_f),
+                 "force_spread_ratio": float(far_f / near_f) if near_f else None})

@@ -1,0 +1,121 @@
+"""Far from the training data: crazy cubes and strong compression and expansion.
+
+- Crazy cubes (the transferability literature's random structures): random compositions of the
+  declared elements at random positions in cubes from sparse to strongly compressed. Outputs
+  must be finite; the energy per atom may not fall far below the composition-weighted energy of
+  the elements' own crystals (a hole); forces must stay bounded where no two atoms are closer
+  than a reasonable fraction of their bond length.
+- Compression: crystals at 0.4-2.5 times their volume: finite, and the energy rises steadily
+  under strong compression.
+
+A NaN or inf here is a verdict about the model (it is what is being measured), not an error.
+"""
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers, covalent_radii
+from ase.neighborlist import neighbor_list
+
+from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.species import small_crystal
+from mlipcheck.errors import ModelCallError
+
+
+def crazy_cube(elements, n_atoms, volume_factor, rng) -> Atoms:
+    """`n_atoms` random atoms of `elements` in a cube whose volume per atom is `volume_factor`
+    times that of touching spheres of the atoms' covalent radii (1: close-packed-ish)."""
+    symbols = list(rng.choice(sorted(elements), n_atoms))
+    radii = covalent_radii[[atomic_numbers[s] for s in symbols]]
+    volume = volume_factor * np.sum((2 * radii) ** 3)
+    edge = volume ** (1 / 3)
+    return Atoms(symbols, scaled_positions=rng.random((n_atoms, 3)), cell=[edge] * 3, pbc=True)
+
+
+def min_bond_fraction(atoms) -> float:
+    """The smallest distance between two atoms over the sum of their covalent radii."""
+    radii = covalent_radii[atoms.numbers]
+    i, j, d = neighbor_list("ijd", atoms, float(2 * radii.max()))
+    return float((d / (radii[i] + radii[j])).min()) if len(d) else np.inf
+
+
+def elemental_reference(model, symbols) -> dict:
+    """Energy per atom of each element's own crystal, computed by the model (cached)."""
+    out = {}
+    for symbol in set(symbols):
+        key = ("elemental_reference", symbol)
+        if key not in model.cache:
+            crystal = small_crystal(symbol)
+            model.cache[key] = evaluate(model, crystal, stress=False).energy / len(crystal)
+        out[symbol] = model.cache[key]
+    return out
+
+
+def check_crazy_cubes(model, section, seed=0) -> Measurement:
+    rng = np.random.default_rng(seed)
+    pool = sorted(model.elements or ("H", "C", "N", "O", "Cu"), key=lambda s: atomic_numbers[s])
+    if len(pool) > int(section["max_elements"]):
+        pool = sorted(rng.choice(pool, int(section["max_elements"]), replace=False), key=lambda s: atomic_numbers[s])
+    lo, hi = np.log(section["volume_factor_min"]), np.log(section["volume_factor_max"])
+    problems, first_bad, worst_hole = [], None, -np.inf
+    for index in range(int(section["cubes"])):
+        cube = crazy_cube(pool, int(rng.integers(2, int(section["max_atoms"]) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
+        name = f"cube {index} ({cube.get_chemical_formula()}, {cube.get_volume() / len(cube):.1f} A^3/atom)"
+        try:
+            prediction = evaluate(model, cube)
+        except ModelCallError as exc:
+            if exc.kind != "nonfinite":
+                raise
+            problems.append(f"{name}: {exc}")
+            first_bad = first_bad or cube
+            continue
+        reference = elemental_reference(model, cube.get_chemical_symbols())
+        expected = np.mean([reference[s] for s in cube.get_chemical_symbols()])
+        depth = expected - prediction.energy / len(cube)  # > 0: below the elements' crystals
+        worst_hole = max(worst_hole, depth)
+        if depth > section["hole_depth"]:
+            problems.append(f"{name}: {depth:.2f} eV/atom below its elements' crystals (a hole)")
+            first_bad = first_bad or cube
+        if min_bond_fraction(cube) >= section["reasonable_bond_fraction"]:
+            largest = float(np.abs(prediction.forces).max())
+            if largest > section["max_force"]:
+                problems.append(f"{name}: |F| = {largest:.0f} eV/A with no atoms closer than "
+                                f"{section['reasonable_bond_fraction']} bond lengths")
+                first_bad = first_bad or cube
+    return Measurement(
+        "crazy_cubes", "cubes with non-finite output, a hole or unbounded forces", len(problems), "cubes", 0,
+        not problems, case=f"{int(section['cubes'])} cubes of {' '.join(pool)}",
+        details={"problems": "; ".join(problems)[:2000], "deepest_below_elements_eV_per_atom": float(worst_hole)},
+        atoms=first_bad, seed=seed)
+
+
+def check_compression(model, case, section, seed=0) -> Measurement:
+    """Energy over volume from strong compression to expansion: finite everywhere, and rising
+    monotonically as the volume shrinks below `monotonic_below` times the starting volume."""
+    factors = np.array(section["volume_factors"], dtype=float)
+    energies, bad = [], None
+    for factor in factors:
+        scaled = case.atoms.copy()
+        scaled.set_cell(case.atoms.cell.array * factor ** (1 / 3), scale_atoms=True)
+        try:
+            energies.append(evaluate(model, scaled, stress=False).energy / len(scaled))
+        except ModelCallError as exc:
+            if exc.kind != "nonfinite":
+                raise
+            return Measurement("compression", f"non-finite output at {factor:g} x volume", 1, "volumes", 0, False,
+                               case=case.name, atoms=scaled, seed=seed)
+    by_factor = dict(zip(factors, energies))
+    shrinking = np.sort(factors[factors <= section["monotonic_below"]])[::-1]  # largest volume first
+    path = np.array([by_factor[f] for f in shrinking])
+    drops = path[:-1] - path[1:]  # > 0 where the energy falls as the volume shrinks
+    value = float(max(drops.max(), 0.0)) if len(drops) else 0.0
+    atoms = None
+    if value > 0:
+        atoms = case.atoms.copy()
+        atoms.set_cell(case.atoms.cell.array * shrinking[int(np.argmax(drops)) + 1] ** (1 / 3), scale_atoms=True)
+    return Measurement(
+        "compression", "largest energy drop per atom as the volume shrinks", value, "eV/atom", 0.0,
+        value <= 0.0, case=case.name,
+        details={"volume_factors": factors.tolist(), "energy_per_atom": [round(float(e), 5) for e in energies]},
+        atoms=atoms, seed=seed)

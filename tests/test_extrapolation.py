@@ -1,0 +1,123 @@
+"""Extrapolation checks: each passes EMT and catches the broken model made for it."""
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from conftest import broken
+from mlipcheck.checks.committee import check_committee
+from mlipcheck.checks.dimers import (DimerCurve, arena_metrics, check_dimer_continuity, check_dimer_dissociation,
+                                     check_dimer_finite, check_dimer_force_flips, check_dimer_forces,
+                                     check_dimer_repulsion, dimer_curve, force_flips)
+from mlipcheck.checks.dynamics import check_md_stability, check_nve_drift
+from mlipcheck.checks.extrapolation import check_compression, check_crazy_cubes
+from mlipcheck.structures import all_cases
+
+CU = next(c for c in all_cases() if c.name == "Cu_fcc")
+
+
+def dimer_verdicts(model, pair, section):
+    curve = dimer_curve(model, *pair, section)
+    return {
+        "finite": check_dimer_finite(curve, section),
+        "continuity": check_dimer_continuity(curve, section, model.dtype) if len(curve.r) > 8 else None,
+        "forces": check_dimer_forces(model, curve, section) if len(curve.r) > 8 else None,
+        "force_flips": check_dimer_force_flips(curve, section),
+        "repulsion": check_dimer_repulsion(curve, section),
+        "dissociation": check_dimer_dissociation(curve, section, model.dtype),
+    }
+
+
+@pytest.mark.parametrize("pair", [("Cu", "Cu"), ("H", "H"), ("C", "O")])
+def test_emt_dimers_pass_every_verdict(pair, quick):
+    for name, result in dimer_verdicts(broken("correct"), pair, quick.section("dimers")).items():
+        assert result.passed, result.describe()
+
+
+@pytest.mark.parametrize("model_name, failing", [
+    ("hard_cutoff", {"continuity"}),  # 3 meV per pair at 4 A, forces blind to it
+    ("short_range_hole", {"repulsion"}),
+    ("nan_under_compression", {"finite"}),
+    ("inconsistent_forces", {"forces"}),
+])
+def test_broken_dimers_are_caught(model_name, failing, quick):
+    verdicts = dimer_verdicts(broken(model_name, elements="Cu"), ("Cu", "Cu"), quick.section("dimers"))
+    for name in failing:
+        assert not verdicts[name].passed, f"{name} should fail"
+    assert verdicts["dissociation"].passed
+
+
+def test_hard_cutoff_jump_size_is_measured(quick):
+    curve = dimer_curve(broken("hard_cutoff"), "H", "H", quick.section("dimers"))
+    result = check_dimer_continuity(curve, quick.section("dimers"))
+    assert result.value == pytest.approx(0.003, rel=0.2)  # the 3 meV step, found at ~4 A
+    assert abs(float(result.metric.split("r = ")[1].split()[0]) - 4.0) < 0.1
+
+
+def morse(r, depth=2.0, a=1.5, r0=2.2):
+    return depth * (1 - np.exp(-a * (r - r0))) ** 2 - depth
+
+
+def test_arena_metrics_against_an_independent_computation():
+    r = np.arange(0.9 * 1.32, 3.1 * 1.40 + 1e-9, 0.01)  # Cu: covalent 1.32 A, vdW 1.40 A
+    energy = morse(r)
+    force = -np.gradient(energy, r)
+    curve = DimerCurve("Cu-Cu", r, energy, force, isolated=0.0, cutoff=6.0)
+    metrics = arena_metrics(curve)
+    assert metrics["force_flips"] == 1
+    assert metrics["energy_jump"] == 0.0
+    assert metrics["tortuosity"] == pytest.approx(1.0, abs=1e-9)
+    shifted = energy - energy[-1]
+    i_min = int(np.argmin(shifted))
+    assert metrics["spearman_repulsive"] == pytest.approx(spearmanr(r[: i_min + 1], shifted[: i_min + 1])[0])
+    assert metrics["conservation_deviation"] == pytest.approx(0.0, abs=1e-12)
+    # A wiggle adds flips and tortuosity, as Arena counts them.
+    wiggly = DimerCurve("Cu-Cu", r, energy + 0.05 * np.sin(12 * r), force - 0.6 * np.cos(12 * r), 0.0, 6.0)
+    assert arena_metrics(wiggly)["force_flips"] > 1 and arena_metrics(wiggly)["tortuosity"] > 1
+
+
+def test_force_flips_ignore_small_forces():
+    assert force_flips(np.array([5.0, 1.0, 0.005, -0.004, 0.003, -1.0, -0.5])) == 1
+
+
+def test_crazy_cubes(quick):
+    section = quick.section("crazy_cubes")
+    assert check_crazy_cubes(broken("correct"), section).passed
+    hole = check_crazy_cubes(broken("short_range_hole", elements="Cu+Ni+Al"), section)
+    assert not hole.passed and "a hole" in hole.details["problems"] and hole.atoms is not None
+    nan = check_crazy_cubes(broken("nan_under_compression", elements="Cu+Ni+Al"), section)
+    assert not nan.passed and "non-finite" in nan.details["problems"]
+
+
+def test_compression(quick):
+    section = quick.section("compression")
+    assert check_compression(broken("correct"), CU, section).passed
+    result = check_compression(broken("nan_under_compression"), CU, section)
+    assert not result.passed and "non-finite output at 0.4" in result.metric
+
+
+def test_md_stability(quick):
+    section = quick.section("md")
+    assert check_md_stability(broken("correct"), CU, section).passed
+    result = check_md_stability(broken("collapses_when_hot"), CU, section)
+    assert not result.passed and "hot run" in result.metric and result.details["step"] > 0
+    assert result.atoms is not None  # the frame where it went wrong
+
+
+def test_nve_drift(quick):
+    section = quick.section("md")
+    good = check_nve_drift(broken("correct"), CU, section)
+    assert good.passed and good.value < 0.1 * good.threshold
+    bad = check_nve_drift(broken("inconsistent_forces"), CU, section)
+    assert not bad.passed
+
+
+def test_committee_spread_grows_far_from_equilibrium(quick):
+    section = quick.section("committee")
+    result = check_committee([broken("correct", elements="Cu"), broken("short_range_hole", elements="Cu")], section)
+    assert result.passed  # report-only by default
+    assert result.details["in_domain_force_spread_eV_per_A"] < 1e-6  # the hole is invisible near equilibrium
+    assert result.details["extrapolation_force_spread_eV_per_A"] > 1.0
+    from mlipcheck.profiles import Section
+
+    gated = Section("committee", dict(section.values, max_extrapolation_spread=0.5), quick)
+    assert not check_committee([broken("correct", elements="Cu"), broken("short_range_hole", elements="Cu")], gated).passed
