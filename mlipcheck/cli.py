@@ -1,11 +1,15 @@
 """The `mlipcheck` command.
 
     mlipcheck run --model chgnet [pytest options]   run the installed suites (exit code: pytest's)
+    mlipcheck run --model X --baseline OLD.json      run, then gate on regressions against OLD
+    mlipcheck compare OLD.json NEW.json              what got better or worse between two runs
+    mlipcheck report RUN.json --markdown OUT.md      re-render a run's summary without re-running
     mlipcheck models                                 adapters known here and whether each loads
     mlipcheck eval --model SPEC FILE.extxyz          one model on one structure (reproduce a failure)
 
-Exit codes: 0 all passed, 1 a check failed or errored, 2 usage error (unknown model, bad option),
-other pytest codes as pytest defines them.
+Exit codes: `run` returns pytest's (0 all passed, 1 a check failed or errored, 4 usage error);
+with --baseline, 1 means a regression against the baseline and 0 none. `compare`: 0 no
+regression, 1 regressions. 2: mlipcheck's own usage errors.
 """
 from __future__ import annotations
 
@@ -22,10 +26,24 @@ def _run(args, rest) -> int:
     import mlipcheck.suites
 
     suites = str(Path(mlipcheck.suites.__file__).parent)
-    argv = [suites, "-p", "no:cacheprovider"]
+    argv = [suites, "-p", "no:cacheprovider", "--mlipcheck-report", args.report]
     for spec in args.model:
         argv += ["--model", spec]
-    return int(pytest.main(argv + rest))
+    code = int(pytest.main(argv + rest))
+    if args.baseline is None or code not in (0, 1):
+        return code
+    return _gate(args.baseline, str(Path(args.report) / "report.json"), args.tolerance)
+
+
+def _gate(old_path, new_path, tolerance) -> int:
+    from mlipcheck import report
+
+    regressions, improvements = report.compare(report.load(old_path), report.load(new_path), tolerance)
+    for title, rows in (("regressions", regressions), ("improvements", improvements)):
+        print(f"{len(rows)} {title}")
+        for row in rows:
+            print(f"  {row['test']}: {row['why']}")
+    return 1 if regressions else 0
 
 
 def _models(args) -> int:
@@ -71,6 +89,16 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the installed suites; other options go to pytest")
     run.add_argument("--model", action="append", default=[], required=True)
+    run.add_argument("--report", default="mlipcheck-report", help="report folder (default mlipcheck-report)")
+    run.add_argument("--baseline", help="report.json of the released model: exit 1 on regression")
+    run.add_argument("--tolerance", type=float, default=0.1, help="relative worsening that counts (0.1)")
+    cmp = commands.add_parser("compare", help="per check, what got better or worse; exit 1 on regression")
+    cmp.add_argument("old")
+    cmp.add_argument("new")
+    cmp.add_argument("--tolerance", type=float, default=0.1)
+    render = commands.add_parser("report", help="re-render a report.json")
+    render.add_argument("run_json")
+    render.add_argument("--markdown", required=True, help="where to write the Markdown summary")
     commands.add_parser("models", help="list adapters and whether each is usable here")
     one = commands.add_parser("eval", help="evaluate one model on a structure file")
     one.add_argument("--model", action="append", required=True)
@@ -83,10 +111,20 @@ def main(argv=None) -> int:
             return _run(args, rest)
         if args.command == "models":
             return _models(args)
+        if args.command == "compare":
+            return _gate(args.old, args.new, args.tolerance)
+        if args.command == "report":
+            from mlipcheck import report
+
+            Path(args.markdown).write_text(report.markdown(report.load(args.run_json)))
+            return 0
         return _eval(args)
     except MlipcheckError as exc:
         print(f"mlipcheck: {exc}", file=sys.stderr)
         return USAGE_ERROR if type(exc).__name__ == "UsageError" else 1
+    except (OSError, ValueError) as exc:  # unreadable or foreign report files
+        print(f"mlipcheck: {exc}", file=sys.stderr)
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
+from mlipcheck import report as report_module
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.dimers import pairs_for
 from mlipcheck.errors import MlipcheckError, ModelCallError
@@ -75,6 +77,8 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from None
     config.stash[MODELS_KEY] = {}
     config.stash[FAILURE_KEY] = []
+    if not hasattr(config, "workerinput") and config.mlipcheck_specs:  # xdist: the controller writes
+        config.pluginmanager.register(ReportWriter(config), "mlipcheck-report-writer")
 
 
 def pytest_report_header(config):
@@ -223,19 +227,69 @@ def reproduction(model, path) -> str:
 
 
 @pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """Time spent inside the model during the test; the rest is the suite's own overhead."""
+    model = item.funcargs.get("model") if item.get_closest_marker("mlipcheck") else None
+    before = model.call_seconds if model is not None else None
+    yield
+    if model is not None:
+        item.user_properties.append(("mlipcheck_model_seconds", round(model.call_seconds - before, 4)))
+
+
+@pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    if call.when == "setup" and item.get_closest_marker("mlipcheck"):  # before the report is made,
+        params = item.callspec.params if hasattr(item, "callspec") else {}  # so every phase carries these
+        spec, case = params.get("model"), params.get("case")
+        if spec is not None:
+            item.user_properties.append(("mlipcheck_model", spec.label))
+            model = item.config.stash[MODELS_KEY].get(spec.text)
+            if model is not None and not isinstance(model, Exception):
+                item.user_properties.append(("mlipcheck_model_info", json.dumps(model.describe())))
+        if case is not None:
+            item.user_properties += [("mlipcheck_case", case.name), ("mlipcheck_material_class", case.material_class)]
+        if "pair" in params and params["pair"]:
+            item.user_properties.append(("mlipcheck_case", "-".join(params["pair"]) + " dimer"))
     outcome = yield
-    report = outcome.get_result()
+    test_report = outcome.get_result()
     if call.excinfo is None or not call.excinfo.errisinstance(ModelCallError):
         return
     exc = call.excinfo.value
     model = item.funcargs.get("model")
     message = f"ERROR, the model could not be judged ({exc.kind}): {exc}"
-    if exc.atoms is not None and model is not None:
+    if exc.atoms is not None and hasattr(model, "spec"):
         path = write_structure(item.config, item.nodeid, exc.atoms, model, message)
         message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
-    report.longrepr = message
-    report.user_properties.append(("mlipcheck_outcome", "error"))
+    test_report.longrepr = message
+    test_report.user_properties.append(("mlipcheck_outcome", "error"))
+
+
+class ReportWriter:
+    """Writes report.json as the run goes and summary.md at the end (controller only)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.folder = Path(config.getoption("mlipcheck_report"))
+        self.data = report_module.new_report(config.mlipcheck_profile.name, sys.argv)
+
+    def pytest_runtest_logreport(self, report):
+        # Setup problems count too: a model that does not load is an error of each of its tests.
+        if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        properties = dict(report.user_properties)
+        if "mlipcheck_model_info" in properties:
+            info = json.loads(properties["mlipcheck_model_info"])
+            self.data["models"][info["label"]] = info
+        self.data["results"].append(report_module.record_from(report, properties))
+        report_module.write_json(self.data, self.folder)  # atomic: a killed run leaves a valid file
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        if not self.data["results"]:
+            return
+        self.data["run"]["finished"] = True
+        self.data["run"]["exit_status"] = int(exitstatus)
+        report_module.write_json(self.data, self.folder)
+        (self.folder / "summary.md").write_text(report_module.markdown(self.data))
 
 
 def pytest_report_teststatus(report, config):

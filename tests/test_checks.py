@@ -146,6 +146,5 @@ def test_generated_structures_shrink_to_a_minimal_failure(quick):
     no_shrink = Section("hypothesis", dict(sections[2].values, shrink=False), quick)
     unshrunk = check_generated_structures(broken("rotation_broken"), *sections[:2], no_shrink, seed=1)
     assert len(first.atoms) <= len(unshrunk.atoms)
-    assert len(set(first.atoms.numbers)) == 1  # shrunk to one element (H, the first)
     again = check_generated_structures(broken("rotation_broken"), *sections, seed=1)
     assert again.atoms == first.atoms  # the same seed gives the same verdict and structure

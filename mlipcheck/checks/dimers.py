@@ -93,20 +93,26 @@ def check_dimer_finite(curve: DimerCurve, section) -> Measurement:
 
 
 def check_dimer_continuity(curve: DimerCurve, section, dtype="float64") -> Measurement:
-    """No energy jump beyond the curve's local smoothness: third differences of E that stand
-    out from their neighbourhood (a step of d at one point gives third differences ~ 3d)."""
-    d3 = np.abs(np.diff(curve.energy, 3))
+    """No energy jump beyond the curve's local smoothness. A step of height d in E leaves third
+    differences d, -2d, d (alternating signs); a smooth curve, however steep, has third
+    differences of one sign locally. The jump is min(|d3[k-1]|, |d3[k]|/2, |d3[k+1]|) where
+    the signs alternate, less `smoothness_factor` times the neighbourhood's median |d3|."""
+    d3 = np.diff(curve.energy, 3)
     if len(d3) < 8:
         return _measure("dimer_continuity", curve, "energy jump", 0, "eV", 0, note="curve too short")
     window = int(section["smoothness_window"])
-    local = np.array([np.median(np.delete(d3[max(0, i - window): i + window + 1], min(i, window)))
-                      for i in range(len(d3))])
+    size = np.abs(d3)
+    jumps = np.zeros(len(d3))
+    for k in range(1, len(d3) - 1):
+        if np.sign(d3[k - 1]) == np.sign(d3[k + 1]) == -np.sign(d3[k]):
+            around = np.concatenate([size[max(0, k - window): k - 1], size[k + 2: k + window + 1]])
+            local = float(np.median(around)) if len(around) else 0.0
+            height = min(size[k - 1], size[k] / 2, size[k + 1])
+            jumps[k] = max(height - float(section["smoothness_factor"]) * local, 0.0)
+    worst = int(np.argmax(jumps))
     noise = float(section.tolerance("jump", dtype, np.abs(curve.energy).max()))
-    excess = d3 - float(section["smoothness_factor"]) * local
-    worst = int(np.argmax(excess))
-    # A step of height d in E gives third differences d, -2d, d: the jump is the largest / 2.
     return _measure("dimer_continuity", curve, f"energy jump beyond local smoothness near r = "
-                    f"{curve.r[worst + 1]:.3f} A", max(excess[worst], 0.0) / 2, "eV", noise,
+                    f"{curve.r[worst + 1]:.3f} A", jumps[worst], "eV", noise,
                     r_at=float(curve.r[worst + 1]), arena=arena_metrics(curve))
 
 

@@ -1,0 +1,171 @@
+"""Reports: report.json (schema mlipcheck-report/1), summary.md, and comparing two runs.
+
+report.json is rewritten atomically after every test, so an interrupted or crashed run leaves a
+valid report of what finished. Under pytest-xdist only the controller writes; the workers'
+results reach it through pytest's own reports (user_properties).
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+from collections import Counter, defaultdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import mlipcheck
+
+SCHEMA = "mlipcheck-report/1"
+FRAMEWORKS = ("torch", "ase", "numpy", "phonopy", "chgnet", "mace-torch", "sevenn", "nequip", "e3nn")
+OUTCOMES = ("passed", "failed", "error", "skipped")
+
+
+def _versions():
+    out = {}
+    for name in FRAMEWORKS:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def new_report(profile_name, argv) -> dict:
+    return {
+        "schema": SCHEMA,
+        "run": {
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "mlipcheck_version": mlipcheck.__version__,
+            "profile": profile_name,
+            "command_line": " ".join(argv),
+            "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
+                        "cpus": os.cpu_count()},
+            "packages": _versions(),
+            "finished": False,
+        },
+        "models": {},
+        "results": [],
+        "summary": {},
+    }
+
+
+def record_from(report, properties: dict) -> dict:
+    """One result record from a pytest TestReport and the mlipcheck properties it carries."""
+    nodeid = report.nodeid
+    path, _, name = nodeid.partition("::")
+    test, _, params = name.partition("[")
+    suite = Path(path).stem.removeprefix("test_")
+    outcome = "error" if properties.get("mlipcheck_outcome") == "error" or (
+        report.when != "call" and report.failed) else report.outcome
+    details = properties.get("mlipcheck_details")
+    return {
+        "test_id": nodeid, "model": properties.get("mlipcheck_model"), "suite": suite,
+        "check": test.removeprefix("test_"), "case": properties.get("mlipcheck_case", params.rstrip("]")),
+        "material_class": properties.get("mlipcheck_material_class"),
+        "metric": properties.get("mlipcheck_metric"), "value": properties.get("mlipcheck_value"),
+        "unit": properties.get("mlipcheck_unit"), "threshold": properties.get("mlipcheck_threshold"),
+        "passed": outcome == "passed", "outcome": outcome,
+        "message": _short(report) if outcome in ("failed", "error", "skipped") else None,
+        "structure": properties.get("mlipcheck_structure"),
+        "details": json.loads(details) if details else None,
+        "duration_s": round(getattr(report, "duration_total", report.duration), 4),
+        "model_seconds": properties.get("mlipcheck_model_seconds"),
+    }
+
+
+def _short(report) -> str:
+    if report.outcome == "skipped" and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2])
+    return str(report.longrepr).strip().splitlines()[0][:500] if report.longrepr else ""
+
+
+def summarize(data) -> dict:
+    counts = Counter(r["outcome"] for r in data["results"])
+    return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
+
+
+def write_json(data, folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    data["summary"] = summarize(data)
+    target = folder / "report.json"
+    temporary = folder / "report.json.tmp"
+    temporary.write_text(json.dumps(data, indent=1, default=str))
+    os.replace(temporary, target)  # atomic: a reader never sees half a file
+
+
+def markdown(data) -> str:
+    """A short table per suite and model, fit for a pull-request comment or a CI job summary."""
+    table = defaultdict(Counter)
+    failures = []
+    for r in data["results"]:
+        table[(r["suite"], r["model"] or "-")][r["outcome"]] += 1
+        if r["outcome"] in ("failed", "error"):
+            failures.append(r)
+    s = summarize(data)
+    verdict = "PASS" if not (s["failed"] or s["error"]) else "FAIL"
+    lines = [f"## mlipcheck: {verdict}", "",
+             f"profile `{data['run']['profile']}`, mlipcheck {data['run']['mlipcheck_version']}, "
+             f"{data['run']['date']}: {s['passed']} passed, {s['failed']} failed, {s['error']} errors, "
+             f"{s['skipped']} skipped", "",
+             "| suite | model | passed | failed | errors | skipped |", "|---|---|---:|---:|---:|---:|"]
+    for (suite, model), c in sorted(table.items()):
+        lines.append(f"| {suite} | {model} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} |")
+    if failures:
+        lines += ["", "### Failures and errors", "", "| test | outcome | measured | threshold |", "|---|---|---|---|"]
+        for r in failures[:50]:
+            measured = f"{r['value']:.3g} {r['unit']}" if isinstance(r["value"], (int, float)) else (r["message"] or "")[:80]
+            threshold = f"{r['threshold']:.3g}" if isinstance(r["threshold"], (int, float)) else ""
+            lines.append(f"| `{r['test_id'].split('::')[-1]}` | {r['outcome']} | {measured} | {threshold} |")
+        if len(failures) > 50:
+            lines.append(f"| ... {len(failures) - 50} more | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def load(path) -> dict:
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not a JSON report ({exc})") from None
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: not an mlipcheck report (schema {data.get('schema')!r}, expected {SCHEMA!r})")
+    return data
+
+
+def compare(old, new, tolerance=0.1) -> tuple[list[dict], list[dict]]:
+    """(regressions, improvements) between two reports, matched by test id with the model part
+    of the id ignored (so a candidate model compares with the released one).
+
+    A regression: a test that passed and now fails or errors, or a measured value worse by more
+    than `tolerance` times max(|old value|, |threshold|) (lower is better for every mlipcheck
+    metric).
+    """
+    def key(r):
+        test = Path(r["test_id"].split("::")[0]).name + "::" + r["test_id"].split("::", 1)[-1]
+        if r["model"]:
+            test = test.replace(f"[{r['model']}-", "[").replace(f"[{r['model']}]", "[]")
+        return test
+
+    before = {key(r): r for r in old["results"]}
+    regressions, improvements = [], []
+    for r in new["results"]:
+        o = before.get(key(r))
+        if o is None:
+            continue
+        row = {"test": key(r), "old": o["outcome"], "new": r["outcome"], "old_value": o["value"],
+               "new_value": r["value"], "unit": r["unit"]}
+        if o["outcome"] == "passed" and r["outcome"] in ("failed", "error"):
+            regressions.append(dict(row, why=f"{o['outcome']} -> {r['outcome']}"))
+        elif o["outcome"] in ("failed", "error") and r["outcome"] == "passed":
+            improvements.append(dict(row, why=f"{o['outcome']} -> passed"))
+        elif isinstance(o["value"], (int, float)) and isinstance(r["value"], (int, float)):
+            worse = r["value"] - o["value"]
+            # Worse by a fraction of the threshold (or of the old value, if larger): changes far
+            # below the threshold are rounding noise, not regressions.
+            scale = max(abs(o["value"]), abs(r["threshold"] or 0), 1e-12)
+            if worse > tolerance * scale:
+                regressions.append(dict(row, why=f"value {o['value']:.3g} -> {r['value']:.3g} {r['unit']}"))
+            elif -worse > tolerance * scale:
+                improvements.append(dict(row, why=f"value {o['value']:.3g} -> {r['value']:.3g} {r['unit']}"))
+    return regressions, improvements

@@ -1,0 +1,131 @@
+"""report.json, summary.md, JUnit, compare and the baseline gate, as CI uses them."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import BROKEN, ROOT
+from mlipcheck import report
+
+SUITE = ROOT / "suites" / "test_symmetry.py"
+RECORD_FIELDS = {"test_id", "model", "suite", "check", "case", "material_class", "metric", "value", "unit",
+                 "threshold", "passed", "outcome", "message", "structure", "details", "duration_s", "model_seconds"}
+
+
+def run_suite(folder, *models, extra=()):
+    argv = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-q", "--mlipcheck-report", str(folder)]
+    for model in models:
+        argv += ["--model", model]
+    return subprocess.run(argv + list(extra), capture_output=True, text=True, cwd=folder.parent)
+
+
+@pytest.fixture(scope="module")
+def good_and_broken(tmp_path_factory):
+    base = tmp_path_factory.mktemp("reports")
+    good, bad = base / "good", base / "bad"
+    run_suite(good, f"{BROKEN}:correct")
+    run_suite(bad, f"{BROKEN}:rotation_broken")
+    return good, bad
+
+
+def test_report_json_follows_its_schema(good_and_broken):
+    good, bad = good_and_broken
+    data = report.load(bad / "report.json")
+    assert data["schema"] == "mlipcheck-report/1"
+    assert {"date", "mlipcheck_version", "profile", "command_line", "machine", "packages", "finished"} <= set(data["run"])
+    assert data["run"]["finished"] and data["run"]["exit_status"] == 1
+    assert data["models"]["rotation_broken"]["dtype"] == "float64"
+    for record in data["results"]:
+        assert set(record) == RECORD_FIELDS
+        assert record["outcome"] in report.OUTCOMES and record["passed"] == (record["outcome"] == "passed")
+    failed = [r for r in data["results"] if r["outcome"] == "failed"]
+    assert failed and all(r["check"] == "rotation" for r in failed)
+    assert all(r["structure"] and os.path.exists(r["structure"]) for r in failed)
+    ran = [r for r in data["results"] if r["outcome"] != "skipped"]
+    assert all(r["model"] == "rotation_broken" and r["material_class"] for r in ran)
+    assert all(0 <= r["model_seconds"] <= r["duration_s"] + 1e-3 for r in ran)
+    assert sum(data["summary"].values()) == len(data["results"])
+
+
+def test_summary_markdown(good_and_broken):
+    text = (good_and_broken[1] / "summary.md").read_text()
+    assert text.startswith("## mlipcheck: FAIL")
+    assert "| symmetry | rotation_broken |" in text and "test_rotation[rotation_broken-Cu_fcc]" in text
+    assert (good_and_broken[0] / "summary.md").read_text().startswith("## mlipcheck: PASS")
+
+
+def test_compare_names_the_regressions_and_exits_non_zero(good_and_broken):
+    good, bad = good_and_broken
+    out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "compare", str(good / "report.json"),
+                          str(bad / "report.json")], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "test_rotation[Cu_fcc]: passed -> failed" in out.stdout
+    same = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "compare", str(good / "report.json"),
+                           str(good / "report.json")], capture_output=True, text=True)
+    assert same.returncode == 0 and "0 regressions" in same.stdout
+    # The other direction: the same changes are improvements.
+    back = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "compare", str(bad / "report.json"),
+                           str(good / "report.json")], capture_output=True, text=True)
+    assert back.returncode == 0 and "failed -> passed" in back.stdout
+
+
+def test_compare_flags_a_metric_worse_than_the_tolerance():
+    def run(value, outcome="passed"):
+        return {"schema": report.SCHEMA, "results": [{
+            "test_id": "suites/test_x.py::test_a[m-Cu]", "model": "m", "outcome": outcome, "value": value,
+            "threshold": 1.0, "unit": "eV"}]}
+
+    assert report.compare(run(0.1), run(0.15))[0] == []  # 5 % of the threshold: within 10 %
+    assert len(report.compare(run(0.1), run(0.3))[0]) == 1
+    assert len(report.compare(run(0.1), run(2.0, "failed"))[0]) == 1
+
+
+def test_compare_refuses_a_file_that_is_not_a_report(tmp_path):
+    junk = tmp_path / "junk.json"
+    junk.write_text("{}")
+    out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "compare", str(junk), str(junk)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "not an mlipcheck report" in out.stderr
+
+
+def test_run_with_baseline_gates(good_and_broken, tmp_path):
+    good, _ = good_and_broken
+    out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "run", "--model", f"{BROKEN}:permutation_broken",
+                          "--report", str(tmp_path / "new"), "--baseline", str(good / "report.json"), "-q",
+                          "-k", "test_symmetry"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 1 and "test_permutation" in out.stdout and "regressions" in out.stdout
+
+
+def test_a_killed_run_leaves_a_readable_report(tmp_path):
+    folder = tmp_path / "killed"
+    argv = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-q", "--mlipcheck-report",
+            str(folder), "--model", f"{BROKEN}:hangs", "--mlipcheck-timeout", "0"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (folder / "report.json").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)  # it now hangs on the first molecule (no time limit)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    data = report.load(folder / "report.json")
+    assert not data["run"]["finished"] and data["results"]
+    assert all(r["outcome"] in report.OUTCOMES for r in data["results"])
+
+
+def test_xdist_workers_report_through_the_controller(tmp_path):
+    folder = tmp_path / "xdist"
+    out = run_suite(folder, "emt", extra=["-n", "2"])
+    assert out.returncode == 0, out.stdout[-2000:]
+    data = report.load(folder / "report.json")
+    assert data["summary"]["passed"] == 12 and data["models"]["emt"]["framework"] == "emt"
+
+
+def test_report_rerendered_without_rerunning(good_and_broken, tmp_path):
+    target = tmp_path / "again.md"
+    out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "report", str(good_and_broken[1] / "report.json"),
+                          "--markdown", str(target)], capture_output=True, text=True)
+    assert out.returncode == 0 and target.read_text() == (good_and_broken[1] / "summary.md").read_text()
