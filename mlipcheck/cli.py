@@ -3,7 +3,7 @@
     mlipcheck run --model chgnet [pytest options]   run the installed suites (exit code: pytest's)
     mlipcheck run --model X --baseline OLD.json      run, then gate on regressions against OLD
     mlipcheck compare OLD.json NEW.json              what got better or worse between two runs
-    mlipcheck report RUN.json --markdown OUT.md      re-render a run's summary without re-running
+    mlipcheck report RUN.json --html OUT.html        re-render a run's report (or --markdown OUT.md)
     mlipcheck models                                 adapters known here and whether each loads
     mlipcheck eval --model SPEC FILE.extxyz          one model on one structure (reproduce a failure)
 
@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     cmp.add_argument("--tolerance", type=float, default=0.1)
     render = commands.add_parser("report", help="re-render a report.json")
     render.add_argument("run_json")
-    render.add_argument("--markdown", required=True, help="where to write the Markdown summary")
+    render.add_argument("--markdown", help="where to write the Markdown summary")
+    render.add_argument("--html", help="where to write the self-contained HTML report")
     commands.add_parser("models", help="list adapters and whether each is usable here")
     one = commands.add_parser("eval", help="evaluate one model on a structure file")
     one.add_argument("--model", action="append", required=True)
@@ -116,7 +117,15 @@ def main(argv=None) -> int:
         if args.command == "report":
             from mlipcheck import report
 
-            Path(args.markdown).write_text(report.markdown(report.load(args.run_json)))
+            data = report.load(args.run_json)
+            if not (args.markdown or args.html):
+                parser.error("report: give --markdown OUT.md and/or --html OUT.html")
+            if args.markdown:
+                Path(args.markdown).write_text(report.markdown(data))
+            if args.html:
+                from mlipcheck.html import render
+
+                Path(args.html).write_text(render(data))
             return 0
         return _eval(args)
     except MlipcheckError as exc:

@@ -129,3 +129,16 @@ def test_report_rerendered_without_rerunning(good_and_broken, tmp_path):
     out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "report", str(good_and_broken[1] / "report.json"),
                           "--markdown", str(target)], capture_output=True, text=True)
     assert out.returncode == 0 and target.read_text() == (good_and_broken[1] / "summary.md").read_text()
+
+
+def test_html_report_is_self_contained_with_failures_first(tmp_path):
+    folder = tmp_path / "html"
+    run_suite(folder, f"{BROKEN}:hard_cutoff,elements=Cu", "emt",
+              extra=[str(ROOT / "suites" / "test_dimers.py"), "-k", "Cu"])
+    text = (folder / "report.html").read_text()
+    assert "mlipcheck: FAIL" in text
+    assert text.index("Failures and errors") < text.index("Verdicts per suite and model") < text.index("All results")
+    assert "test_dimer_continuity[hard_cutoff,elements=Cu-Cu-Cu]" in text
+    assert "mlipcheck eval --model" in text  # the reproduction line
+    assert text.count("data:image/png;base64,") >= 1  # the Cu-Cu dimer plot, inline
+    assert "http://" not in text and "https://" not in text and "<script" not in text  # opens offline

@@ -84,10 +84,13 @@ def _measure(check, curve, metric, value, unit, threshold, r_at=None, **details)
 
 
 def check_dimer_finite(curve: DimerCurve, section) -> Measurement:
+    """Finite everywhere. Its Measurement also carries the curve itself, for the report's plots."""
+    plot = {"curve_r": [round(float(r), 4) for r in curve.r],
+            "curve_E": [round(float(e), 5) for e in curve.relative]}
     if curve.nonfinite_at is None:
         return _measure("dimer_finite", curve, "distances with NaN/inf output", 0, "points", 0,
-                        scanned=f"{curve.r[0]:.2f}-{curve.r[-1]:.2f} A")
-    m = _measure("dimer_finite", curve, f"first NaN/inf at r = {curve.nonfinite_at:.3f} A", 1, "points", 0)
+                        scanned=f"{curve.r[0]:.2f}-{curve.r[-1]:.2f} A", **plot)
+    m = _measure("dimer_finite", curve, f"first NaN/inf at r = {curve.nonfinite_at:.3f} A", 1, "points", 0, **plot)
     m.atoms = curve.nonfinite_atoms
     return m
 
