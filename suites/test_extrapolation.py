@@ -3,7 +3,7 @@ import pytest
 
 from mlipcheck.checks.committee import check_committee
 from mlipcheck.checks.dynamics import check_md_stability, check_nve_drift
-from mlipcheck.checks.extrapolation import check_compression, check_crazy_cubes
+from mlipcheck.checks.extrapolation import check_compression, check_crazy_cubes, check_generated_cubes
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.extrapolation]
 
@@ -13,6 +13,11 @@ CRYSTALS = dict(where=lambda case: case.atoms.pbc.all() and case.material_class 
 @pytest.mark.quick
 def test_crazy_cubes(model, profile, seed, verdict):
     verdict(check_crazy_cubes(model, profile.section("crazy_cubes"), seed))
+
+
+@pytest.mark.quick
+def test_generated_cubes(model, profile, seed, verdict):
+    verdict(check_generated_cubes(model, profile.section("crazy_cubes"), seed))
 
 
 @pytest.mark.cases(**CRYSTALS)

@@ -288,6 +288,18 @@ class NaNUnderCompression(Wrapped):
             self.results["energy"] = np.nan
 
 
+class ExplodingForces(Wrapped):
+    """Forces 100x too large once atoms come closer than 0.9 bond lengths (an unbounded
+    direct-force head off its training data)."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        from mlipcheck.checks.extrapolation import min_bond_fraction
+
+        if min_bond_fraction(self.atoms) < 0.9:
+            self.results["forces"] = self.results["forces"] * 100
+
+
 class RaisesOnIsolated(Wrapped):
     """Raises on structures that are not periodic (like CHGNet's isolated-atom issue 35)."""
 
@@ -397,6 +409,10 @@ def hard_cutoff():
 
 def nan_under_compression():
     return NaNUnderCompression()
+
+
+def exploding_forces():
+    return ExplodingForces()
 
 
 def raises_on_isolated():

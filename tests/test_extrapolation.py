@@ -9,7 +9,7 @@ from mlipcheck.checks.dimers import (DimerCurve, arena_metrics, check_dimer_cont
                                      check_dimer_finite, check_dimer_force_flips, check_dimer_forces,
                                      check_dimer_repulsion, dimer_curve, force_flips)
 from mlipcheck.checks.dynamics import check_md_stability, check_nve_drift
-from mlipcheck.checks.extrapolation import check_compression, check_crazy_cubes
+from mlipcheck.checks.extrapolation import check_compression, check_crazy_cubes, check_generated_cubes
 from mlipcheck.structures import all_cases
 
 CU = next(c for c in all_cases() if c.name == "Cu_fcc")
@@ -86,6 +86,19 @@ def test_crazy_cubes(quick):
     assert not hole.passed and "a hole" in hole.details["problems"] and hole.atoms is not None
     nan = check_crazy_cubes(broken("nan_under_compression", elements="Cu+Ni+Al"), section)
     assert not nan.passed and "non-finite" in nan.details["problems"]
+
+
+def test_crazy_cubes_bound_forces(full):
+    result = check_crazy_cubes(broken("exploding_forces", elements="Cu+Ni+Al"), full.section("crazy_cubes"))
+    assert not result.passed and "eV/A with no atoms closer than" in result.details["problems"]
+
+
+def test_generated_cubes_shrink_a_hole(quick):
+    section = quick.section("crazy_cubes")
+    assert check_generated_cubes(broken("correct"), section).passed
+    hole = check_generated_cubes(broken("short_range_hole", elements="Cu+Ni+Al"), section, seed=2)
+    assert not hole.passed and "a hole" in hole.metric and hole.atoms is not None
+    assert hole.details["reproduce_with"] == "--mlipcheck-seed 2"
 
 
 def test_compression(quick):

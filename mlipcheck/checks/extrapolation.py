@@ -1,10 +1,10 @@
 """Far from the training data: crazy cubes and strong compression and expansion.
 
 - Crazy cubes (the transferability literature's random structures): random compositions of the
-  declared elements at random positions in cubes from sparse to strongly compressed. Outputs
-  must be finite; the energy per atom may not fall far below the composition-weighted energy of
-  the elements' own crystals (a hole); forces must stay bounded where no two atoms are closer
-  than a reasonable fraction of their bond length.
+  declared elements at random positions in cubes from sparse to strongly compressed, seeded and
+  Hypothesis-generated. Outputs must be finite; the energy per atom may not fall far below the
+  composition-weighted energy of the elements' own simplest forms (a hole); forces must stay
+  bounded where no two atoms are closer than a reasonable fraction of their bond length.
 - Compression: crystals at 0.4-2.5 times their volume: finite, and the energy rises steadily
   under strong compression.
 
@@ -19,7 +19,7 @@ from ase.neighborlist import neighbor_list
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.species import small_crystal
+from mlipcheck.checks.species import bond_length, dimer, small_crystal
 from mlipcheck.errors import ModelCallError
 
 
@@ -41,53 +41,105 @@ def min_bond_fraction(atoms) -> float:
 
 
 def elemental_reference(model, symbols) -> dict:
-    """Energy per atom of each element's own crystal, computed by the model (cached)."""
+    """Each element's lowest energy per atom in its simple forms, by the model (cached): its
+    crystal, or its dimer near the bond length (N, O, H are molecules, not crystals: against a
+    van der Waals packing of N atoms, any bonded cube would look like a hole)."""
     out = {}
     for symbol in set(symbols):
         key = ("elemental_reference", symbol)
         if key not in model.cache:
             crystal = small_crystal(symbol)
-            model.cache[key] = evaluate(model, crystal, stress=False).energy / len(crystal)
+            candidates = [evaluate(model, crystal, stress=False).energy / len(crystal)]
+            bond = bond_length(symbol, symbol)
+            candidates += [evaluate(model, dimer(symbol, symbol, f * bond), stress=False).energy / 2
+                           for f in (0.8, 0.9, 1.0, 1.1, 1.2)]
+            model.cache[key] = min(candidates)
         out[symbol] = model.cache[key]
     return out
 
 
-def check_crazy_cubes(model, section, seed=0) -> Measurement:
-    rng = np.random.default_rng(seed)
+def cube_problem(model, cube, section) -> str | None:
+    """What is wrong with the model on one cube: non-finite output, a hole, unbounded forces."""
+    try:
+        prediction = evaluate(model, cube)
+    except ModelCallError as exc:
+        if exc.kind != "nonfinite":
+            raise
+        return str(exc)
+    reference = elemental_reference(model, cube.get_chemical_symbols())
+    expected = np.mean([reference[s] for s in cube.get_chemical_symbols()])
+    depth = expected - prediction.energy / len(cube)  # > 0: below the elements' own crystals
+    if depth > section["hole_depth"]:
+        return f"{depth:.2f} eV/atom below its elements' crystals (a hole)"
+    if min_bond_fraction(cube) >= section["reasonable_bond_fraction"]:
+        largest = float(np.abs(prediction.forces).max())
+        if largest > section["max_force"]:
+            return (f"|F| = {largest:.0f} eV/A with no atoms closer than "
+                    f"{section['reasonable_bond_fraction']} bond lengths")
+    return None
+
+
+def _pool(model, section, rng):
     pool = sorted(model.elements or ("H", "C", "N", "O", "Cu"), key=lambda s: atomic_numbers[s])
     if len(pool) > int(section["max_elements"]):
         pool = sorted(rng.choice(pool, int(section["max_elements"]), replace=False), key=lambda s: atomic_numbers[s])
+    return pool
+
+
+def _describe(index, cube):
+    return f"cube {index} ({cube.get_chemical_formula()}, {cube.get_volume() / len(cube):.1f} A^3/atom)"
+
+
+def check_crazy_cubes(model, section, seed=0) -> Measurement:
+    rng = np.random.default_rng(seed)
+    pool = _pool(model, section, rng)
     lo, hi = np.log(section["volume_factor_min"]), np.log(section["volume_factor_max"])
-    problems, first_bad, worst_hole = [], None, -np.inf
+    problems, first_bad = [], None
     for index in range(int(section["cubes"])):
         cube = crazy_cube(pool, int(rng.integers(2, int(section["max_atoms"]) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
-        name = f"cube {index} ({cube.get_chemical_formula()}, {cube.get_volume() / len(cube):.1f} A^3/atom)"
-        try:
-            prediction = evaluate(model, cube)
-        except ModelCallError as exc:
-            if exc.kind != "nonfinite":
-                raise
-            problems.append(f"{name}: {exc}")
-            first_bad = first_bad or cube
-            continue
-        reference = elemental_reference(model, cube.get_chemical_symbols())
-        expected = np.mean([reference[s] for s in cube.get_chemical_symbols()])
-        depth = expected - prediction.energy / len(cube)  # > 0: below the elements' crystals
-        worst_hole = max(worst_hole, depth)
-        if depth > section["hole_depth"]:
-            problems.append(f"{name}: {depth:.2f} eV/atom below its elements' crystals (a hole)")
-            first_bad = first_bad or cube
-        if min_bond_fraction(cube) >= section["reasonable_bond_fraction"]:
-            largest = float(np.abs(prediction.forces).max())
-            if largest > section["max_force"]:
-                problems.append(f"{name}: |F| = {largest:.0f} eV/A with no atoms closer than "
-                                f"{section['reasonable_bond_fraction']} bond lengths")
-                first_bad = first_bad or cube
+        problem = cube_problem(model, cube, section)
+        if problem:
+            problems.append(f"{_describe(index, cube)}: {problem}")
+            first_bad = first_bad if first_bad is not None else cube
     return Measurement(
         "crazy_cubes", "cubes with non-finite output, a hole or unbounded forces", len(problems), "cubes", 0,
         not problems, case=f"{int(section['cubes'])} cubes of {' '.join(pool)}",
-        details={"problems": "; ".join(problems)[:2000], "deepest_below_elements_eV_per_atom": float(worst_hole)},
-        atoms=first_bad, seed=seed)
+        details={"problems": "; ".join(problems)[:2000]}, atoms=first_bad, seed=seed)
+
+
+def check_generated_cubes(model, section, seed=0) -> Measurement:
+    """Crazy cubes drawn by Hypothesis: a failing cube is shrunk (fewer atoms, a density nearer
+    the sparse end) before it is handed over; --mlipcheck-seed reproduces it."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    pool = _pool(model, section, np.random.default_rng(seed))
+    failures = []
+
+    @hypothesis_seed(seed)
+    @settings(max_examples=int(section["hypothesis_examples"]), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.integers(2, int(section["max_atoms"])),
+           st.floats(float(np.log(section["volume_factor_min"])), float(np.log(section["volume_factor_max"]))),
+           st.integers(0, 2**32 - 1))
+    def cubes_behave(n_atoms, log_volume, cube_seed):
+        cube = crazy_cube(pool, n_atoms, float(np.exp(log_volume)), np.random.default_rng(cube_seed))
+        problem = cube_problem(model, cube, section)
+        if problem:
+            failures.append((problem, cube))
+            raise AssertionError(problem)
+
+    try:
+        cubes_behave()
+    except AssertionError:
+        problem, cube = failures[-1]  # Hypothesis replays the minimal failing example last
+        return Measurement("generated_cubes", f"{_describe('(minimal)', cube)}: {problem}", 1, "cubes", 0, False,
+                           case=f"generated cubes of {' '.join(pool)}", atoms=cube, seed=seed,
+                           details={"reproduce_with": f"--mlipcheck-seed {seed}"})
+    return Measurement("generated_cubes", "generated cubes with non-finite output, a hole or unbounded forces",
+                       0, "cubes", 0, True, case=f"{int(section['hypothesis_examples'])} generated cubes of "
+                       f"{' '.join(pool)}", seed=seed)
 
 
 def check_compression(model, case, section, seed=0) -> Measurement:
