@@ -1,9 +1,7 @@
 """The suites run as a user runs them (a pytest subprocess): ids, skips, errors versus failures,
 written structures, bad input that gets one message while the rest of the run goes on."""
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from ase.io import read

@@ -1,5 +1,4 @@
 """report.json, summary.md, JUnit, compare and the baseline gate, as CI uses them."""
-import json
 import os
 import signal
 import subprocess

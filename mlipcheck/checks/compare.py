@@ -36,7 +36,7 @@ def compare(model, section, reference: Prediction, expected: Prediction, got: Pr
     return rows
 
 
-def verdict(check, case_name, comparisons, seed, worst_atoms, extra=None) -> Measurement:
+def verdict(check, case_name, comparisons, seed, extra=None) -> Measurement:
     """One Measurement from a list of (label, rows, atoms): the worst error/tolerance ratio."""
     worst = None
     details = dict(extra or {})

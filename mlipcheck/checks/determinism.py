@@ -28,4 +28,4 @@ def check_determinism(model, case, section, seed=0):
         ("A after B", compare(model, section, first, first, back, n), a),
         ("B after A vs a fresh calculator", compare(model, section, fresh, fresh, after_a, n), b),
     ]
-    return verdict("determinism", case.name, comparisons, seed, None)
+    return verdict("determinism", case.name, comparisons, seed)

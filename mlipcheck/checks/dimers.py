@@ -16,10 +16,11 @@ from scipy.stats import spearmanr
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.species import bond_length, dimer, isolated_atom
+from mlipcheck.checks.species import bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.errors import ModelCallError
 
 DEFAULT_CUTOFF = 6.0  # Angstrom, for models that do not state theirs
+FALLBACK_ELEMENTS = ("H", "C", "N", "O", "Cu")  # for models that declare no element list
 
 
 @dataclass
@@ -185,7 +186,7 @@ def check_dimer_dissociation(curve: DimerCurve, section, dtype="float64") -> Mea
     tol_f = section.tolerance("dissociation_force", dtype, abs(curve.isolated))
     ratio_e, ratio_f = energy_error / tol_e, force_left / tol_f
     if ratio_e >= ratio_f:
-        return _measure("dimer_dissociation", curve, f"|E(r >= cutoff) - E(isolated atoms)|", energy_error,
+        return _measure("dimer_dissociation", curve, "|E(r >= cutoff) - E(isolated atoms)|", energy_error,
                         "eV", tol_e, r_at=curve.cutoff + 0.5, max_force_beyond_cutoff=force_left)
     return _measure("dimer_dissociation", curve, "|F(r >= cutoff)|", force_left, "eV/A", tol_f,
                     r_at=curve.cutoff + 0.5, energy_error=energy_error)
@@ -234,17 +235,9 @@ def arena_metrics(curve: DimerCurve) -> dict:
 def pairs_for(model, section, seed=0) -> list[tuple[str, str]]:
     """Homonuclear pairs of the declared elements (a sample of `max_elements`), plus the
     heteronuclear pairs among them when `pairs` is true."""
-    elements = sorted(model.elements or ("H", "C", "N", "O", "Cu"), key=lambda s: atomic_numbers[s])
-    limit = int(section["max_elements"])
-    if 0 < limit < len(elements):
-        rng = np.random.default_rng(seed)
-        elements = sorted(rng.choice(elements, limit, replace=False), key=lambda s: atomic_numbers[s])
+    elements = sample_elements(model.elements or FALLBACK_ELEMENTS, int(section["max_elements"]), seed)
     pairs = [(s, s) for s in elements]
     if section["pairs"]:
-        mixed = elements
-        if len(mixed) > int(section["max_pair_elements"]):
-            rng = np.random.default_rng(seed + 1)
-            mixed = sorted(rng.choice(mixed, int(section["max_pair_elements"]), replace=False),
-                           key=lambda s: atomic_numbers[s])
+        mixed = sample_elements(elements, int(section["max_pair_elements"]), seed + 1)
         pairs += [(a, b) for i, a in enumerate(mixed) for b in mixed[i + 1:]]
     return pairs

@@ -66,7 +66,6 @@ def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Predi
     """Energy, forces and (for 3D-periodic cells, if the model gives it) stress of `atoms`."""
     if stress is None:
         stress = wants_stress(model, atoms)
-    properties = ["energy", "forces"] + (["stress"] if stress else [])
     calc = calculator if calculator is not None else model.calculator
     probe = atoms.copy()
     probe.calc = None

@@ -17,9 +17,10 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
 
+from mlipcheck.checks.dimers import FALLBACK_ELEMENTS
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.species import bond_length, dimer, small_crystal
+from mlipcheck.checks.species import bond_length, dimer, sample_elements, small_crystal
 from mlipcheck.errors import ModelCallError
 
 
@@ -79,11 +80,8 @@ def cube_problem(model, cube, section) -> str | None:
     return None
 
 
-def _pool(model, section, rng):
-    pool = sorted(model.elements or ("H", "C", "N", "O", "Cu"), key=lambda s: atomic_numbers[s])
-    if len(pool) > int(section["max_elements"]):
-        pool = sorted(rng.choice(pool, int(section["max_elements"]), replace=False), key=lambda s: atomic_numbers[s])
-    return pool
+def _pool(model, section, seed):
+    return sample_elements(model.elements or FALLBACK_ELEMENTS, int(section["max_elements"]), seed)
 
 
 def _describe(index, cube):
@@ -92,7 +90,7 @@ def _describe(index, cube):
 
 def check_crazy_cubes(model, section, seed=0) -> Measurement:
     rng = np.random.default_rng(seed)
-    pool = _pool(model, section, rng)
+    pool = _pool(model, section, seed)
     lo, hi = np.log(section["volume_factor_min"]), np.log(section["volume_factor_max"])
     problems, first_bad = [], None
     for index in range(int(section["cubes"])):
@@ -114,7 +112,7 @@ def check_generated_cubes(model, section, seed=0) -> Measurement:
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
 
-    pool = _pool(model, section, np.random.default_rng(seed))
+    pool = _pool(model, section, seed)
     failures = []
 
     @hypothesis_seed(seed)
@@ -146,7 +144,7 @@ def check_compression(model, case, section, seed=0) -> Measurement:
     """Energy over volume from strong compression to expansion: finite everywhere, and rising
     monotonically as the volume shrinks below `monotonic_below` times the starting volume."""
     factors = np.array(section["volume_factors"], dtype=float)
-    energies, bad = [], None
+    energies = []
     for factor in factors:
         scaled = case.atoms.copy()
         scaled.set_cell(case.atoms.cell.array * factor ** (1 / 3), scale_atoms=True)

@@ -35,10 +35,3 @@ def _fmt(value):
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
-
-
-def judged(check, metric, value, unit, threshold, **kw) -> Measurement:
-    """A Measurement that passes when value <= threshold (NaN never passes)."""
-    value = float(value)
-    return Measurement(check, metric, value, unit, float(threshold),
-                       passed=bool(value <= threshold), **kw)

@@ -27,7 +27,7 @@ def check_supercell(model, case, section, seed=0):
                           reference.stress)
     rows = compare(model, section, reference, expected, got, len(supercell))
     label = "x".join(map(str, reps)) + " supercell"
-    return verdict("supercell", case.name, [(label, rows, supercell)], seed, None,
+    return verdict("supercell", case.name, [(label, rows, supercell)], seed,
                    extra={"smallest_cell_length_A": float(min(atoms.cell.lengths()[atoms.pbc])),
                           "cutoff_A": model.cutoff})
 
@@ -45,7 +45,7 @@ def check_equivalent_cell(model, case, section, seed=0):
     other.wrap()
     reference = evaluate(model, atoms)
     rows = compare(model, section, reference, reference, evaluate(model, other), len(atoms))
-    return verdict("equivalent_cell", case.name, [("unimodular cell change", rows, other)], seed, None,
+    return verdict("equivalent_cell", case.name, [("unimodular cell change", rows, other)], seed,
                    extra={"transform": transform.tolist()})
 
 
@@ -62,4 +62,4 @@ def check_nonperiodic_directions(model, case, section, seed=0):
     tight.set_cell(cell, scale_atoms=False)
     rows = compare(model, section, reference, reference, evaluate(model, tight), len(atoms))
     return verdict("nonperiodic_directions", case.name, [("tight cell along non-periodic axes", rows, tight)],
-                   seed, None, extra={"pbc": atoms.pbc.tolist()})
+                   seed, extra={"pbc": atoms.pbc.tolist()})

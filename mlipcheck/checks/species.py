@@ -45,6 +45,14 @@ def small_crystal(symbol) -> Atoms:
     return atoms.repeat(2) if len(atoms) == 1 else atoms
 
 
+def sample_elements(elements, limit, seed) -> list[str]:
+    """`limit` of `elements` (all if limit is 0 or larger), drawn with `seed`, sorted by Z."""
+    elements = sorted(elements, key=lambda s: atomic_numbers[s])
+    if 0 < limit < len(elements):
+        elements = list(np.random.default_rng(seed).choice(elements, limit, replace=False))
+    return sorted(elements, key=lambda s: atomic_numbers[s])
+
+
 def species_problems(model, symbol) -> list[str]:
     """What goes wrong for one declared element (empty if nothing)."""
     problems = []
@@ -62,11 +70,7 @@ def species_problems(model, symbol) -> list[str]:
 
 
 def check_species_supported(model, section, seed=0) -> Measurement:
-    elements = sorted(model.elements, key=lambda s: atomic_numbers[s])
-    sample = int(section["max_elements"])
-    if 0 < sample < len(elements):
-        rng = np.random.default_rng(seed)
-        elements = sorted(rng.choice(elements, sample, replace=False), key=lambda s: atomic_numbers[s])
+    elements = sample_elements(model.elements, int(section["max_elements"]), seed)
     problems = [p for symbol in elements for p in species_problems(model, symbol)]
     failing = sorted({p.split(":")[0] for p in problems}, key=lambda s: atomic_numbers[s])
     return Measurement(

@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 
 from mlipcheck.checks.compare import compare, verdict
 from mlipcheck.checks.evaluate import Prediction, evaluate
+from mlipcheck.checks.measurement import Measurement
 
 def _transformed(pred: Prediction, rotation=None, order=None) -> Prediction:
     """What a correct model predicts after rotating by `rotation` and/or permuting by `order`."""
@@ -50,7 +51,7 @@ def check_translation(model, case, section, seed=0) -> Measurement:
         rows = compare(model, section, reference, reference, evaluate(model, moved), len(atoms),
                        position_scale)
         comparisons.append((label, rows, moved))
-    return verdict("translation", case.name, comparisons, seed, None)
+    return verdict("translation", case.name, comparisons, seed)
 
 
 def _rotated_atoms(atoms, matrix):
@@ -86,7 +87,7 @@ def check_rotation(model, case, section, seed=0) -> Measurement:
         moved = _rotated_atoms(atoms, matrix)
         expected = _transformed(reference, rotation=matrix)
         comparisons.append((label, compare(model, section, reference, expected, evaluate(model, moved), len(atoms)), moved))
-    return verdict("rotation", case.name, comparisons, seed, None)
+    return verdict("rotation", case.name, comparisons, seed)
 
 
 def check_permutation(model, case, section, seed=0) -> Measurement:
@@ -98,5 +99,5 @@ def check_permutation(model, case, section, seed=0) -> Measurement:
     shuffled = atoms[order]
     expected = _transformed(reference, order=order)
     rows = compare(model, section, reference, expected, evaluate(model, shuffled), len(atoms))
-    return verdict("permutation", case.name, [("permutation", rows, shuffled)], seed, None,
+    return verdict("permutation", case.name, [("permutation", rows, shuffled)], seed,
                    extra={"order": order.tolist()[:12]})
