@@ -1,8 +1,9 @@
-"""Conformance: forces are -dE/dx, stress is (1/V) dE/d(strain), forces sum to zero."""
+"""Conformance: forces are -dE/dx (pointwise, and as a symmetric Jacobian), stress is
+(1/V) dE/d(strain), forces sum to zero."""
 import pytest
 
-from mlipcheck.checks.consistency import (check_forces_finite_difference, check_net_force,
-                                          check_stress_finite_strain)
+from mlipcheck.checks.consistency import (check_force_jacobian_symmetry, check_forces_finite_difference,
+                                          check_net_force, check_stress_finite_strain)
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 
@@ -20,3 +21,7 @@ def test_stress_finite_strain(model, case, profile, seed, verdict):
 
 def test_net_force(model, case, profile, seed, verdict):
     verdict(check_net_force(model, case, profile.section("net_force"), seed))
+
+
+def test_force_jacobian_symmetry(model, case, profile, seed, verdict):
+    verdict(check_force_jacobian_symmetry(model, case, profile.section("force_jacobian"), seed))

@@ -183,6 +183,23 @@ class CoordinationDrift(Wrapped):
         self.results["forces"] = self.results["forces"] + self.strength * push
 
 
+class RotationalForces(Wrapped):
+    """Direct forces with a small curl: each bond adds c * w(r) * (z x d) to its atoms, equal and
+    opposite (no net force), 0.05 eV/A at 1 A. Energy is EMT's; the force Jacobian gets an
+    antisymmetric part."""
+
+    strength = 0.05
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        i_list, j_list, d_list = neighbor_list("ijD", self.atoms, 3.0)
+        w = (1.0 - np.linalg.norm(d_list, axis=1) / 3.0) ** 2
+        curl = self.strength * w[:, None] * np.cross([0.0, 0.0, 1.0], d_list)
+        extra = np.zeros((len(self.atoms), 3))
+        np.add.at(extra, i_list, curl)
+        self.results["forces"] = self.results["forces"] + extra
+
+
 class ConstantOffset(Wrapped):
     """Adds a reference energy once per structure instead of once per atom (an E0 bug):
     a supercell's energy is then not n times the cell's. 10 meV."""
@@ -369,6 +386,10 @@ def stress_scaled():
 
 def coordination_drift():
     return CoordinationDrift()
+
+
+def rotational_forces():
+    return RotationalForces()
 
 
 def constant_offset():

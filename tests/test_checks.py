@@ -7,8 +7,8 @@ applies to, and every other check passes.
 import pytest
 
 from conftest import broken
-from mlipcheck.checks.consistency import (check_forces_finite_difference, check_net_force,
-                                          check_stress_finite_strain)
+from mlipcheck.checks.consistency import (check_force_jacobian_symmetry, check_forces_finite_difference,
+                                          check_net_force, check_stress_finite_strain)
 from mlipcheck.checks.determinism import check_determinism
 from mlipcheck.checks.generated import check_generated_structures
 from mlipcheck.checks.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
@@ -30,6 +30,7 @@ CHECKS = {
     "forces_finite_difference": (check_forces_finite_difference, "finite_difference", always),
     "stress_finite_strain": (check_stress_finite_strain, "stress_finite_strain", lambda a: a.pbc.all()),
     "net_force": (check_net_force, "net_force", always),
+    "force_jacobian_symmetry": (check_force_jacobian_symmetry, "force_jacobian", always),
     "supercell": (check_supercell, "invariance", lambda a: a.pbc.any()),
     "equivalent_cell": (check_equivalent_cell, "invariance", lambda a: a.pbc.sum() >= 2),
     "nonperiodic_directions": (check_nonperiodic_directions, "invariance", lambda a: not a.pbc.all()),
@@ -45,7 +46,10 @@ EXPECTED_FAILURES = {
     "inconsistent_forces": ({"forces_finite_difference"}, set()),
     "stress_sign_flipped": ({"stress_finite_strain"}, set()),
     "stress_scaled": ({"stress_finite_strain"}, set()),
-    "coordination_drift": ({"net_force"}, {"forces_finite_difference"}),  # direct forces: both
+    "coordination_drift": ({"net_force"}, {"forces_finite_difference", "force_jacobian_symmetry"}),  # direct forces
+    # a curl about a fixed z axis: not a gradient (finite differences), a torque when isolated,
+    # and not rotation-equivariant
+    "rotational_forces": ({"force_jacobian_symmetry"}, {"forces_finite_difference", "net_force", "rotation"}),
     "constant_offset": ({"supercell"}, set()),
     "ignores_pbc": ({"nonperiodic_directions"}, set()),
     # A cache keyed on the formula returns stale answers to every other check as well; noise

@@ -121,3 +121,30 @@ def check_net_force(model, case, section, seed=0) -> Measurement:
         check="net_force", metric=metric, value=value, unit="eV/A", threshold=tolerance,
         passed=bool(value <= tolerance), case=case.name, details=details,
         atoms=atoms if value > tolerance else None, seed=seed)
+
+
+def check_force_jacobian_symmetry(model, case, section, seed=0) -> Measurement:
+    """Conservative forces have a symmetric Jacobian (the Hessian of the energy). On a sample of
+    `components` coordinates, J_ab = -dF_a/dx_b by central differences; lambda = |J_anti| / |J|
+    (Frobenius norms), the ml-peg proposal. Zero for any F = -grad E, whatever its accuracy: a
+    direct-force model shows here even where one finite-difference comparison is inconclusive."""
+    rng = np.random.default_rng(seed)
+    atoms = case.atoms
+    chosen = np.sort(rng.choice(3 * len(atoms), min(int(section["components"]), 3 * len(atoms)), replace=False))
+    h = float(section.per_dtype("step", model.dtype))
+    jacobian = np.zeros((len(chosen), len(chosen)))
+    for column, flat in enumerate(chosen):
+        i, k = divmod(int(flat), 3)
+        forces = []
+        for sign in (+1, -1):
+            moved = atoms.copy()
+            moved.positions[i, k] += sign * h
+            forces.append(evaluate(model, moved, stress=False).forces.ravel()[chosen])
+        jacobian[:, column] = -(forces[0] - forces[1]) / (2 * h)
+    anti = (jacobian - jacobian.T) / 2
+    value = float(np.linalg.norm(anti) / max(np.linalg.norm(jacobian), 1e-12))
+    threshold = float(section.per_dtype("max_lambda", model.dtype))
+    return Measurement(
+        "force_jacobian_symmetry", "|J_anti| / |J| of the force Jacobian", value, "", threshold,
+        value <= threshold, case=case.name, atoms=atoms if value > threshold else None, seed=seed,
+        details={"components": len(chosen), "step_A": h, "jacobian_norm": float(np.linalg.norm(jacobian))})
