@@ -16,7 +16,7 @@ from mlipcheck.checks.periodicity import (check_equivalent_cell, check_nonperiod
 from mlipcheck.checks.species import check_species_supported, check_undeclared_element_refused
 from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
 from mlipcheck.profiles import Section
-from mlipcheck.structures import all_cases
+from mlipcheck.structures import Case, all_cases
 
 def always(atoms):
     return True
@@ -152,3 +152,17 @@ def test_generated_structures_shrink_to_a_minimal_failure(quick):
     assert len(first.atoms) <= len(unshrunk.atoms)
     again = check_generated_structures(broken("rotation_broken"), *sections, seed=1)
     assert again.atoms == first.atoms  # the same seed gives the same verdict and structure
+
+
+def test_a_case_reference_is_computed_once_and_keyed_on_content(quick):
+    model = broken("correct")
+    case = next(c for c in all_cases() if c.name == "Cu_fcc")
+    check_translation(model, case, quick.section("invariance"))
+    calls = model.calls
+    check_rotation(model, case, quick.section("invariance"))
+    assert model.calls == calls + 3  # the three transformed copies, not the reference again
+    moved = case.atoms.copy()
+    moved.positions[0, 0] += 0.01  # same name, other content: a new reference
+    calls = model.calls
+    check_permutation(model, Case("Cu_fcc", moved, "metal"), quick.section("invariance"))
+    assert model.calls == calls + 2

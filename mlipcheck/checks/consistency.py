@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.evaluate import evaluate, reference_prediction
 from mlipcheck.checks.measurement import Measurement
 
 
@@ -23,7 +23,7 @@ def _energy(model, atoms):
 def check_forces_finite_difference(model, case, section, seed=0) -> Measurement:
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    reference = evaluate(model, atoms, stress=False)
+    reference = reference_prediction(model, atoms)
     step = float(section.per_dtype("step", model.dtype))
     n_components = min(int(section["components"]), 3 * len(atoms))
     # Sample components with the atoms' largest forces first: where a wrong force shows most.
@@ -76,7 +76,7 @@ def check_stress_finite_strain(model, case, section, seed=0) -> Measurement:
     """Stress equals (1/V) dE/d(strain), by Richardson-extrapolated central differences in each
     of the six strain components. Catches a stress in the wrong unit or with the wrong sign."""
     atoms = case.atoms
-    reference = evaluate(model, atoms, stress=True)
+    reference = reference_prediction(model, atoms)
     volume = atoms.get_volume()
     step = float(section.per_dtype("strain_step", model.dtype))
     errors = []
@@ -103,7 +103,7 @@ def check_net_force(model, case, section, seed=0) -> Measurement:
     """Forces sum to zero (any model whose energy is translation invariant); for isolated
     systems the torque about the centroid vanishes too (rotation invariance)."""
     atoms = case.atoms
-    prediction = evaluate(model, atoms, stress=False)
+    prediction = reference_prediction(model, atoms)
     scale = max(abs(prediction.energy) / len(atoms), float(np.abs(prediction.forces).max()))
     # Summing N float32 forces adds up to N roundings.
     tolerance = section.tolerance("force", model.dtype, scale * len(atoms))

@@ -16,11 +16,10 @@ from scipy.stats import spearmanr
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.species import bond_length, dimer, isolated_atom, sample_elements
+from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.errors import ModelCallError
 
 DEFAULT_CUTOFF = 6.0  # Angstrom, for models that do not state theirs
-FALLBACK_ELEMENTS = ("H", "C", "N", "O", "Cu")  # for models that declare no element list
 
 
 @dataclass

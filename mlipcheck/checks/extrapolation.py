@@ -17,10 +17,9 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
 
-from mlipcheck.checks.dimers import FALLBACK_ELEMENTS
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.species import bond_length, dimer, sample_elements, small_crystal
+from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, sample_elements, small_crystal
 from mlipcheck.errors import ModelCallError
 
 

@@ -12,12 +12,11 @@ from hypothesis import seed as hypothesis_seed
 
 from mlipcheck.checks.consistency import check_net_force
 from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.species import FALLBACK_ELEMENTS
 from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
 from mlipcheck.structures.cases import Case
 from mlipcheck.structures.strategies import structures
 
-# Elements tried when a model declares none: those of ASE's EMT, a model every ASE has.
-FALLBACK_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
 
 
 class _Failed(AssertionError):

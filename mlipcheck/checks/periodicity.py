@@ -12,14 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from mlipcheck.checks.compare import compare, verdict
-from mlipcheck.checks.evaluate import Prediction, evaluate
+from mlipcheck.checks.evaluate import Prediction, evaluate, reference_prediction
 
 
 def check_supercell(model, case, section, seed=0):
     atoms = case.atoms
     reps = [2 if periodic else 1 for periodic in atoms.pbc]
     n_images = int(np.prod(reps))
-    reference = evaluate(model, atoms)
+    reference = reference_prediction(model, atoms)
     supercell = atoms.repeat(reps)
     got = evaluate(model, supercell)
     # ASE's repeat lays out whole copies of the cell one after another.
@@ -43,7 +43,7 @@ def check_equivalent_cell(model, case, section, seed=0):
     other = atoms.copy()
     other.set_cell(transform @ atoms.cell.array, scale_atoms=False)
     other.wrap()
-    reference = evaluate(model, atoms)
+    reference = reference_prediction(model, atoms)
     rows = compare(model, section, reference, reference, evaluate(model, other), len(atoms))
     return verdict("equivalent_cell", case.name, [("unimodular cell change", rows, other)], seed,
                    extra={"transform": transform.tolist()})
@@ -51,7 +51,7 @@ def check_equivalent_cell(model, case, section, seed=0):
 
 def check_nonperiodic_directions(model, case, section, seed=0):
     atoms = case.atoms
-    reference = evaluate(model, atoms)
+    reference = reference_prediction(model, atoms)
     tight = atoms.copy()
     cell = tight.cell.array.copy()
     extent = np.ptp(atoms.get_scaled_positions(wrap=False), axis=0) * atoms.cell.lengths()

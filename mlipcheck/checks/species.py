@@ -16,6 +16,10 @@ from mlipcheck.checks.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 
 
+# Elements tried for a model that declares no element list: those of ASE's EMT, which every ASE has.
+FALLBACK_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
+
+
 def isolated_atom(symbol, box=12.0) -> Atoms:
     return Atoms(symbol, positions=[[box / 2] * 3], cell=[box] * 3, pbc=False)
 

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mlipcheck.checks.compare import compare, verdict
-from mlipcheck.checks.evaluate import Prediction, evaluate
+from mlipcheck.checks.evaluate import Prediction, evaluate, reference_prediction
 from mlipcheck.checks.measurement import Measurement
 
 def _transformed(pred: Prediction, rotation=None, order=None) -> Prediction:
@@ -30,7 +30,7 @@ def check_translation(model, case, section, seed=0) -> Measurement:
     atoms by lattice vectors (wrapping); for isolated systems also far from the origin."""
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    reference = evaluate(model, atoms)
+    reference = reference_prediction(model, atoms)
     variants = []
     shifted = atoms.copy()
     shifted.positions += rng.uniform(-3.0, 3.0, 3)
@@ -73,7 +73,7 @@ def check_rotation(model, case, section, seed=0) -> Measurement:
     rotation (irrational angle), inversion and a mirror. Periodic cells rotate with the atoms."""
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    reference = evaluate(model, atoms)
+    reference = reference_prediction(model, atoms)
     proper = Rotation.random(random_state=int(rng.integers(1 << 31))).as_matrix()
     normal = rng.normal(size=3)
     normal /= np.linalg.norm(normal)
@@ -94,7 +94,7 @@ def check_permutation(model, case, section, seed=0) -> Measurement:
     """Energy invariant and forces permuted with the atoms under a random reordering."""
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    reference = evaluate(model, atoms)
+    reference = reference_prediction(model, atoms)
     order = rng.permutation(len(atoms))
     shuffled = atoms[order]
     expected = _transformed(reference, order=order)
