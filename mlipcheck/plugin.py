@@ -49,6 +49,7 @@ NO_MODEL = ("no --model given: mlipcheck's suites need a model under test, e.g. 
             "path/to/file.py:make_calculator)")
 MODELS_KEY = pytest.StashKey[dict]()
 FAILURE_KEY = pytest.StashKey[list]()
+REFERENCE_KEY = pytest.StashKey[list]()
 
 
 def pytest_addoption(parser):
@@ -67,6 +68,12 @@ def pytest_addoption(parser):
                     help="seed of every random choice of the checks (default 0: same run twice)")
     group.addoption("--mlipcheck-allow-download", action="store_true",
                     help="let adapters download missing foundation-model weights (off by default)")
+    group.addoption("--reference", action="append", default=[], metavar="FILE",
+                    help="reference data (extxyz or any ASE format; eV, eV/A, eV/A^3) for the per-class "
+                         "error suite (repeatable; default: mlipcheck's own PySCF set)")
+    group.addoption("--reference-class-map", default=None, metavar="LABEL=CLASS,...",
+                    help="rename material_class / config_type labels of reference frames, e.g. "
+                         "Surface=surface,Vacancy=defect")
 
 
 def pytest_configure(config):
@@ -125,6 +132,12 @@ def pytest_generate_tests(metafunc):
     elif "model" in metafunc.fixturenames:
         params = [pytest.param(s, id=s.label) for s in specs] or no_model
         metafunc.parametrize("model", params, indirect=True, scope="session")
+    if "reference_class" in metafunc.fixturenames:
+        sets = reference_sets(config)
+        classes = sorted({c for s in sets if not isinstance(s, Exception) for c in s.classes})
+        params = [pytest.param(c, id=c) for c in classes]
+        params += [pytest.param(s, id=f"unreadable-{i}") for i, s in enumerate(sets) if isinstance(s, Exception)]
+        metafunc.parametrize("reference_class", params)
     if "case" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("cases")
         selection = {k: v for k, v in (marker.kwargs if marker else {}).items() if k != "one_in_quick"}
@@ -132,6 +145,27 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("case", [
             pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
             for c in cases], indirect=True)
+
+
+def reference_sets(config) -> list:
+    """The --reference files (or the default set), read once per session; a file that cannot
+    be read is kept as its error, so its tests report it and the others run."""
+    if REFERENCE_KEY not in config.stash:
+        from mlipcheck.structures.reference_sets import default_set, load_reference, parse_class_map
+
+        paths = config.getoption("reference") or [default_set()]
+        try:
+            class_map = parse_class_map(config.getoption("reference_class_map"))
+        except MlipcheckError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        loaded = []
+        for path in paths:
+            try:
+                loaded.append(load_reference(path, class_map))
+            except MlipcheckError as exc:
+                loaded.append(exc)
+        config.stash[REFERENCE_KEY] = loaded
+    return config.stash[REFERENCE_KEY]
 
 
 @pytest.fixture(scope="session")
@@ -188,6 +222,26 @@ def case(request, model):
         if first is not request.param:
             pytest.skip(f"the quick profile runs this on one case per model ({first.name})")
     return request.param
+
+
+@pytest.fixture
+def reference_predictions(request, model, reference_class):
+    """The model's predictions on every reference set holding frames of this class (computed
+    once per model and file); a file the model shows to be in the wrong units is an error here."""
+    from mlipcheck.checks.errors import predict_set
+    from mlipcheck.structures.reference_sets import ReferenceDataError
+
+    if isinstance(reference_class, Exception):
+        pytest.fail(f"reference data not usable: {reference_class}", pytrace=False)
+    out = []
+    for reference in reference_sets(request.config):
+        if isinstance(reference, Exception) or reference_class not in reference.classes:
+            continue
+        try:
+            out.append(predict_set(model, reference))
+        except ReferenceDataError as exc:
+            pytest.fail(str(exc), pytrace=False)
+    return out
 
 
 @pytest.fixture
@@ -262,6 +316,9 @@ def pytest_runtest_makereport(item, call):
                 item.user_properties.append(("mlipcheck_model_info", json.dumps(model.describe())))
         if case is not None:
             item.user_properties += [("mlipcheck_case", case.name), ("mlipcheck_material_class", case.material_class)]
+        if isinstance(params.get("reference_class"), str):
+            item.user_properties += [("mlipcheck_case", params["reference_class"]),
+                                     ("mlipcheck_material_class", params["reference_class"])]
         if "pair" in params and params["pair"]:
             item.user_properties.append(("mlipcheck_case", "-".join(params["pair"]) + " dimer"))
     outcome = yield

@@ -147,6 +147,16 @@ class ScaledForces(Wrapped):
         self.results["forces"] = self.results["forces"] * self.factor
 
 
+class SoftOnMolecules(Wrapped):
+    """Forces 0.7 x -dE/dx on structures without a periodic direction (molecules), exact elsewhere:
+    good on one material class, soft on another (issue 7, issue 10's softening s = 0.7)."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        if not atoms.pbc.any():
+            self.results["forces"] = self.results["forces"] * 0.7
+
+
 class StressSignFlipped(Wrapped):
     """Stress with the opposite sign (compression positive, as VASP prints it): CHGNet issue 228."""
 
@@ -374,6 +384,10 @@ def permutation_broken():
 
 def inconsistent_forces():
     return ScaledForces()
+
+
+def soft_on_molecules():
+    return SoftOnMolecules()
 
 
 def stress_sign_flipped():

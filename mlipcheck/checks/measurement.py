@@ -23,7 +23,9 @@ class Measurement:
         relation = "<=" if self.passed else ">"
         text = (f"{self.check} on {self.case}: {self.metric} = {self.value:.3g} {self.unit} "
                 f"{relation} threshold {self.threshold:.3g} {self.unit}")
-        extras = ", ".join(f"{k}={_fmt(v)}" for k, v in self.details.items())
+        # lists (curves, parity points) are for the report's plots, not for a message
+        extras = ", ".join(f"{k}={_fmt(v)}" for k, v in self.details.items()
+                           if not isinstance(v, (list, dict)))
         if extras:
             text += f" ({extras})"
         if self.seed is not None:

@@ -1,0 +1,204 @@
+"""The per-class error suite: metrics equal an independent numpy computation, a model bad on one
+class fails exactly that class, files in the wrong units are refused with the reason."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.build import bulk, fcc111, graphene, molecule
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.io import read, write
+from ase.units import GPa, Hartree, kcal, mol
+
+from conftest import broken
+from mlipcheck.checks.errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
+                                     check_transferability, predict_set)
+from mlipcheck.structures.reference_sets import (ReferenceDataError, classify, default_set, load_reference,
+                                                 parse_class_map)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference not beside the checkout")
+
+
+def emt_labelled(atoms, energy_scale=1.0, force_scale=1.0, stress_scale=1.0):
+    """`atoms` with EMT's energy, forces (and stress) stored as reference data."""
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    results = {"energy": atoms.get_potential_energy() * energy_scale, "forces": atoms.get_forces() * force_scale}
+    if atoms.pbc.all():
+        results["stress"] = atoms.get_stress() * stress_scale
+    atoms.calc = SinglePointCalculator(atoms, **results)
+    return atoms
+
+
+def rattled(atoms, seed):
+    atoms = atoms.copy()
+    atoms.rattle(0.08, seed=seed)
+    return atoms
+
+
+def emt_set(path, **scales):
+    """Three classes, labelled by EMT itself: bulk Cu (metal), a Cu(111) slab (surface), molecules."""
+    frames = [rattled(bulk("Cu", "fcc", 3.6, cubic=True) * (2, 1, 1), s) for s in range(4)]
+    frames += [rattled(fcc111("Cu", (2, 2, 3), vacuum=6.0, periodic=True), s) for s in range(3)]
+    frames += [rattled(molecule(m), s) for m in ("H2O", "CH4", "CO2", "CH3OH") for s in range(2)]
+    write(path, [emt_labelled(a, **scales) for a in frames], format="extxyz")
+    return path
+
+
+@pytest.fixture
+def sections(quick):
+    return quick.section("errors")
+
+
+def test_classification():
+    assert classify(molecule("CH3CH2OH")) == "molecule"
+    assert classify(fcc111("Cu", (2, 2, 3), vacuum=6.0, periodic=True)) == "surface"
+    layer = graphene("C2", vacuum=6.0)
+    layer.pbc = True
+    assert classify(layer) == "2d"
+    assert classify(bulk("Cu", "fcc", 3.6)) == "metal"
+    assert classify(bulk("NaCl", "rocksalt", 5.64)) == "ionic"
+    assert classify(bulk("MgO", "rocksalt", 4.21)) == "ionic"
+    assert classify(bulk("Si", "diamond", 5.43)) == "covalent"
+
+
+def test_correct_model_has_zero_error_and_broken_fails_exactly_its_class(tmp_path, sections):
+    reference = load_reference(emt_set(tmp_path / "emt.extxyz"))
+    assert reference.classes == ["metal", "molecule", "surface"]
+    for factory, soft in (("correct", None), ("soft_on_molecules", "molecule")):
+        predictions = [predict_set(broken(factory), reference)]
+        for c in reference.classes:
+            force = check_force_error(predictions, c, sections)
+            softening = check_softening(predictions, c, sections)
+            energy = check_energy_error(predictions, c, sections)
+            assert energy.passed and energy.value < 1e-4  # meV/atom: extxyz keeps ~1e-8 eV; energies untouched
+            if c == soft:
+                assert not force.passed and not softening.passed
+                assert softening.value == pytest.approx(0.7, abs=1e-6)
+                assert force.atoms is not None  # the worst frame is handed over
+            else:
+                assert force.passed and force.value < 1e-4, (factory, c, force.describe())
+                assert softening.passed and softening.value == pytest.approx(1.0, abs=1e-6)
+        transfer = check_transferability(predictions, reference.classes, sections)
+        assert transfer.passed == (soft is None), transfer.describe()
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["Cu_test", "Ni_test"])
+def test_metrics_equal_numpy_on_mlearn(name, sections):
+    """EMT on the shared mlearn VASP set: every reported number recomputed in a few lines of numpy."""
+    path = SHARED / "mlearn" / f"{name}.extxyz"
+    model = broken("correct")
+    predictions = [predict_set(model, load_reference(path))]
+    frames = read(path, ":")
+    e_ref, e_emt, f_ref, f_emt, s_ref, s_emt = [], [], [], [], [], []
+    for atoms in frames:
+        e_ref.append(atoms.get_potential_energy() / len(atoms))
+        f_ref.append(atoms.get_forces())
+        s_ref.append(atoms.get_stress())
+        atoms.calc = EMT()
+        e_emt.append(atoms.get_potential_energy() / len(atoms))
+        f_emt.append(atoms.get_forces())
+        s_emt.append(atoms.get_stress())
+    f_ref, f_emt = np.concatenate(f_ref), np.concatenate(f_emt)
+    energy = check_energy_error(predictions, "metal", sections)
+    force = check_force_error(predictions, "metal", sections)
+    stress = check_stress_error(predictions, "metal", sections)
+    softening = check_softening(predictions, "metal", sections)
+    raw = np.array(e_emt) - np.array(e_ref)
+    aligned = raw - raw.mean()  # one element: the alignment is the mean per-atom shift
+    assert energy.details["mae_raw_mev_per_atom"] == pytest.approx(1e3 * np.abs(raw).mean(), rel=1e-9)
+    assert energy.value == pytest.approx(1e3 * np.abs(aligned).mean(), rel=1e-6)
+    assert energy.details["rmse_aligned_mev_per_atom"] == pytest.approx(1e3 * np.sqrt((aligned ** 2).mean()), rel=1e-6)
+    assert force.value == pytest.approx(1e3 * np.abs(f_emt - f_ref).mean(), rel=1e-9)
+    assert force.details["rmse_mev_per_A"] == pytest.approx(1e3 * np.sqrt(((f_emt - f_ref) ** 2).mean()), rel=1e-9)
+    assert stress.value == pytest.approx(np.abs(np.array(s_emt) - np.array(s_ref)).mean() / GPa, rel=1e-9)
+    assert softening.value == pytest.approx((f_ref * f_emt).sum() / (f_ref ** 2).sum(), rel=1e-9)
+    assert force.details["ci_low_mev_per_A"] <= force.value <= force.details["ci_high_mev_per_A"]
+
+
+@pytest.mark.parametrize("scales, words", [
+    ({"force_scale": 1 / (kcal / mol)}, "forces look like another unit"),
+    ({"energy_scale": 1 / Hartree, "force_scale": 1.0}, "energies look like another unit"),
+    ({"stress_scale": -1.0}, "sign looks flipped"),
+])
+def test_wrong_units_are_refused_with_the_reason(tmp_path, scales, words):
+    reference = load_reference(emt_set(tmp_path / "bad.extxyz", **scales))
+    model = broken("correct")
+    with pytest.raises(ReferenceDataError, match=words):
+        predict_set(model, reference)
+    with pytest.raises(ReferenceDataError, match=words):  # cached: the same answer, not recomputed
+        predict_set(model, reference)
+
+
+def test_stress_in_gpa_and_malformed_files(tmp_path):
+    with pytest.raises(ReferenceDataError, match="GPa or kBar"):
+        load_reference(emt_set(tmp_path / "gpa.extxyz", stress_scale=1 / GPa))
+    (tmp_path / "junk.extxyz").write_text("3\nnot an extxyz header\nCu 0 0\n")
+    with pytest.raises(ReferenceDataError, match="could not be read"):
+        load_reference(tmp_path / "junk.extxyz")
+    with pytest.raises(ReferenceDataError, match="does not exist"):
+        load_reference(tmp_path / "missing.extxyz")
+
+
+def test_unlabelled_frames_are_counted_and_classes_can_be_renamed(tmp_path):
+    frames = read(emt_set(tmp_path / "set.extxyz"), ":")
+    bare = molecule("H2O")
+    write(tmp_path / "mixed.extxyz", frames + [bare], format="extxyz")
+    reference = load_reference(tmp_path / "mixed.extxyz", parse_class_map("molecule=gas,surface=slab"))
+    assert reference.problems == ["mixed.extxyz:15: no reference energy or forces"]
+    assert reference.classes == ["gas", "metal", "slab"]
+
+
+def test_plugin_runs_one_test_id_per_class(pytester, tmp_path):
+    path = emt_set(tmp_path / "emt.extxyz")
+    result = pytester.runpytest("--pyargs", "mlipcheck.suites.test_errors", "--model",
+                                f"{Path(__file__).parent / 'broken_models.py'}:soft_on_molecules",
+                                "--reference", str(path), "--reference", str(tmp_path / "missing.extxyz"),
+                                "-p", "no:cacheprovider", "-rA")
+    out = result.stdout.str()
+    assert "FAILED" in out and "test_force_error[soft_on_molecules-molecule]" in out
+    result.assert_outcomes(passed=9, failed=3, errors=4, skipped=5)  # 4 skips: uncertainty needs 2 models
+    assert "does not exist" in out
+
+
+def test_default_set_exists_and_states_its_method():
+    reference = load_reference(default_set())
+    assert {"molecule", "covalent", "ionic", "metal"} <= set(reference.classes)
+    for frame in reference.frames:
+        assert frame.atoms.info["method"] == "PBE" and frame.atoms.info["code"].startswith("PySCF")
+
+
+def _fake(label_errors):
+    """SetPredictions of one class from {frame: (model force, reference force)} per frame."""
+    from mlipcheck.checks.errors import FrameResult, SetPredictions
+
+    rows = [FrameResult(i, f"f:{i}", "metal", 1, ["Cu"], None, 0.0, np.array([[ref, 0, 0]]),
+                        np.array([[got, 0, 0]]), None, None) for i, (got, ref) in enumerate(label_errors)]
+    return [SetPredictions(None, rows, {}, {}, {})]
+
+
+def test_uncertainty_ranks_errors_and_fails_when_it_does_not(sections):
+    from mlipcheck.checks.errors import check_uncertainty
+
+    models = [broken("correct"), broken("correct")]
+    truth = np.linspace(1.0, 2.0, 10)
+    # committee spread grows with the error: Spearman 1, the flagged 20 % hold the largest errors
+    good = check_uncertainty(models, [_fake([(2 * t, 0.0) for t in truth]), _fake([(0.0, 0.0) for t in truth])],
+                             "metal", sections)
+    assert good.passed and good.value == pytest.approx(1.0)
+    assert good.details["error_share_in_flagged"] > 0.2
+    # spread large where the committee mean is right, small where it is wrong: fails
+    bad = check_uncertainty(models, [_fake([(t + 1 / t, 0.0) for t in truth]), _fake([(t - 1 / t, 0.0) for t in truth])],
+                            "metal", sections)
+    assert not bad.passed and bad.value == pytest.approx(-1.0)
+
+
+def test_committee_of_real_and_soft_model_flags_the_soft_class(tmp_path, sections):
+    from mlipcheck.checks.errors import check_uncertainty
+
+    reference = load_reference(emt_set(tmp_path / "emt.extxyz"))
+    models = [broken("correct"), broken("soft_on_molecules")]
+    m = check_uncertainty(models, [[predict_set(x, reference)] for x in models], "molecule", sections)
+    assert m.passed and m.value > 0.9, m.describe()
