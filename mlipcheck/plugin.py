@@ -36,9 +36,12 @@ SUITE_MARKERS = {
     "cases(classes=None, where=None, one_in_quick=False)": "restrict `case` to these material classes / "
                                                             "where(case) true; one case per model in quick",
     "pairs(section)": "parametrize `pair` over element pairs of the model, per the profile section",
+    "model_items(kind, section)": "parametrize `item` over the model's crystals of a kind (eos, phonons, "
+                                  "vacancies), per the profile section",
     "quick": "part of the quick profile: at least one check of every suite",
     "symmetry": "conformance: invariances, energy-force-stress consistency, periodicity",
     "extrapolation": "dimers, crazy cubes, compression, MD stability",
+    "properties": "equation of state against reference data",
     "phonons": "phonon stability and frequencies",
     "defects": "vacancy, interstitial and surface energies",
     "errors": "per-class errors against reference data",
@@ -71,6 +74,12 @@ def pytest_addoption(parser):
     group.addoption("--reference", action="append", default=[], metavar="FILE",
                     help="reference data (extxyz or any ASE format; eV, eV/A, eV/A^3) for the per-class "
                          "error suite (repeatable; default: mlipcheck's own PySCF set)")
+    group.addoption("--eos-reference", action="append", default=[], metavar="FILE",
+                    help="equation-of-state reference (ACWF-style JSON with BM_fit_data), besides "
+                         "ASE's WIEN2k Delta-test set (repeatable)")
+    group.addoption("--phonon-reference", action="append", default=[], metavar="DIR",
+                    help="phonopy reference folder (phonopy_disp.yaml or POSCAR-unitcell, FORCE_SETS, "
+                         "optional BORN) to compare frequencies with (repeatable)")
     group.addoption("--reference-class-map", default=None, metavar="LABEL=CLASS,...",
                     help="rename material_class / config_type labels of reference frames, e.g. "
                          "Surface=surface,Vacancy=defect")
@@ -129,9 +138,31 @@ def pytest_generate_tests(metafunc):
                        for pair in pairs_for(model, section, config.getoption("mlipcheck_seed"))]
         metafunc.parametrize(["model", "pair"], params or [pytest.param(None, None, marks=no_model[0].marks)],
                              indirect=["model"], scope="session")
+    elif "item" in metafunc.fixturenames:
+        # Like pairs: which crystals depends on the model's elements.
+        marker = metafunc.definition.get_closest_marker("model_items")
+        kind, section = marker.args
+        params = []
+        for spec in specs:
+            model = loaded_model(config, spec)
+            if isinstance(model, Exception):
+                params.append(pytest.param(spec, None, id=spec.label))
+                continue
+            items = model_items(config, model, kind, config.mlipcheck_profile.section(section))
+            params += [pytest.param(spec, item, id=f"{spec.label}-{name}") for name, item in items]
+            if not items:
+                params.append(pytest.param(spec, None, id=f"{spec.label}-none", marks=pytest.mark.skip(
+                    reason=f"{spec.label}: no {kind} crystal among its declared elements")))
+        metafunc.parametrize(["model", "item"], params or [pytest.param(None, None, marks=no_model[0].marks)],
+                             indirect=["model"], scope="session")
     elif "model" in metafunc.fixturenames:
         params = [pytest.param(s, id=s.label) for s in specs] or no_model
         metafunc.parametrize("model", params, indirect=True, scope="session")
+    if "phonon_reference" in metafunc.fixturenames:
+        folders = config.getoption("phonon_reference")
+        params = [pytest.param(f, id=Path(f).name) for f in folders]
+        metafunc.parametrize("phonon_reference", params or [pytest.param(None, id="none", marks=pytest.mark.skip(
+            reason="no --phonon-reference given"))])
     if "reference_class" in metafunc.fixturenames:
         sets = reference_sets(config)
         classes = sorted({c for s in sets if not isinstance(s, Exception) for c in s.classes})
@@ -145,6 +176,23 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("case", [
             pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
             for c in cases], indirect=True)
+
+
+def model_items(config, model, kind, section) -> list:
+    """(id, item) pairs of a property suite for one model; a bad --eos-reference is a usage error."""
+    from mlipcheck.structures import crystals
+
+    seed = config.getoption("mlipcheck_seed")
+    try:
+        if kind == "eos":
+            return crystals.eos_references(model, section, seed, config.getoption("eos_reference"))
+        if kind == "phonons":
+            return crystals.phonon_crystals(model, section, seed)
+        if kind == "vacancies":
+            return crystals.vacancy_references(model, section, seed)
+    except MlipcheckError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    raise ValueError(f"unknown model_items kind {kind!r}")
 
 
 def reference_sets(config) -> list:
@@ -319,6 +367,8 @@ def pytest_runtest_makereport(item, call):
         if isinstance(params.get("reference_class"), str):
             item.user_properties += [("mlipcheck_case", params["reference_class"]),
                                      ("mlipcheck_material_class", params["reference_class"])]
+        if params.get("item") is not None:
+            item.user_properties.append(("mlipcheck_case", item.callspec.id.split("-", 1)[-1]))
         if "pair" in params and params["pair"]:
             item.user_properties.append(("mlipcheck_case", "-".join(params["pair"]) + " dimer"))
     outcome = yield

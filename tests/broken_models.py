@@ -157,6 +157,106 @@ class SoftOnMolecules(Wrapped):
             self.results["forces"] = self.results["forces"] * 0.7
 
 
+class SharedScratch(Wrapped):
+    """Keeps its working copy of the structure in a class attribute, shared by every instance
+    (like a module-level neighbour-list buffer): alone it is exact; two threads overwrite each
+    other's structure between the write and the read."""
+
+    scratch = {}
+
+    def prepare(self, atoms):
+        SharedScratch.scratch["atoms"] = atoms
+        time.sleep(0.002)  # work between the write and the read: another thread runs here
+        return SharedScratch.scratch["atoms"]
+
+
+class Leaks(Wrapped):
+    """Keeps every result in a list that is never emptied (2 MB per call)."""
+
+    kept = []
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        Leaks.kept.append(np.ones(2 ** 18))
+
+
+class SoftMode(Wrapped):
+    """A Gaussian bump centred on the Cu nearest-neighbour distance: no force at the ideal bond
+    length (the crystal keeps its structure and lattice) but negative curvature along every
+    bond: fcc Cu turns dynamically unstable."""
+
+    depth, width, centre = 0.04, 0.15, 3.5898 / np.sqrt(2)  # eV, A, A (EMT's Cu bond)
+
+    def extra(self, atoms):
+        def pair(i, j, d, rc):
+            r = np.linalg.norm(d)
+            g = np.exp(-((r - self.centre) ** 2) / (2 * self.width**2))
+            return self.depth * g, -self.depth * g * (r - self.centre) / self.width**2 * d / r
+
+        return pair_term(atoms, pair, cutoff=3.3)
+
+
+class PinnedToLattice(Wrapped):
+    """Each atom feels a weak periodic potential fixed in space, with minima on the sites of
+    EMT's Cu lattice (period a/2 along x, y, z): the energy is unchanged on the perfect crystal,
+    but translating the crystal costs energy, so the acoustic modes at Gamma are not zero
+    (0.3 THz): the acoustic sum rule is broken."""
+
+    amplitude, period = 0.002, 3.5898 / 2  # eV, A
+
+    def extra(self, atoms):
+        k = 2 * np.pi / self.period
+        x = atoms.positions
+        energy = self.amplitude * np.sum(1 - np.cos(k * x))
+        grad = self.amplitude * k * np.sin(k * x)
+        virial = x.T @ grad  # not rotation invariant: only its symmetric part is a stress
+        stress = 0.5 * (virial + virial.T) / atoms.get_volume() if atoms.pbc.all() else np.zeros((3, 3))
+        return energy, -grad, stress
+
+
+class Undercoordinated(Wrapped):
+    """Penalises atoms with fewer than 12 neighbours within ~3 A (smooth count: 1 below 2.8 A,
+    cosine to 0 at 3.2 A; fcc Cu has 12 at 2.54 A and the next at 3.59 A), by 0.1 eV per missing
+    neighbour squared: bulk Cu is untouched, but a vacancy costs ~1.2 eV more and surfaces
+    too much (a model that over-penalises under-coordinated atoms)."""
+
+    strength, inner, cutoff, full = 0.1, 2.8, 3.2, 12.0
+
+    def extra(self, atoms):
+        i, j, d, D = neighbor_list("ijdD", atoms, self.cutoff)
+        x = np.clip((d - self.inner) / (self.cutoff - self.inner), 0.0, 1.0)
+        w = 0.5 * (1 + np.cos(np.pi * x))
+        dw = np.where((x > 0) & (x < 1), -0.5 * np.pi * np.sin(np.pi * x) / (self.cutoff - self.inner), 0.0)
+        count = np.bincount(i, weights=w, minlength=len(atoms))
+        missing = np.maximum(self.full - count, 0.0)
+        energy = self.strength * np.sum(missing**2)
+        # dE/dD_ij = -2 s missing_i dw(d) D/d, for D = r_j - r_i
+        g = (-2 * self.strength * missing[i] * dw / d)[:, None] * D
+        forces = np.zeros((len(atoms), 3))
+        np.add.at(forces, i, g)
+        np.add.at(forces, j, -g)
+        stress = (D.T @ g) / atoms.get_volume() if atoms.pbc.all() else np.zeros((3, 3))
+        return energy, forces, stress
+
+
+class Expanded(Wrapped):
+    """EMT evaluated on the structure shrunk by 2 %: a lattice 2 % too large (V0 +6 %), bulk
+    modulus and phonons scaled accordingly; everything else (symmetry, consistency) exact."""
+
+    scale = 1.02
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        Calculator.calculate(self, atoms, properties, system_changes)
+        shrunk = self.atoms.copy()
+        shrunk.set_cell(shrunk.cell.array / self.scale, scale_atoms=True)
+        shrunk.positions = self.atoms.positions / self.scale
+        shrunk.calc = self.base
+        energy = shrunk.get_potential_energy()
+        self.results = {"energy": energy, "free_energy": energy, "forces": shrunk.get_forces() / self.scale}
+        if shrunk.pbc.all():
+            self.results["stress"] = shrunk.get_stress() / self.scale**3
+
+
 class StressSignFlipped(Wrapped):
     """Stress with the opposite sign (compression positive, as VASP prints it): CHGNet issue 228."""
 
@@ -388,6 +488,30 @@ def inconsistent_forces():
 
 def soft_on_molecules():
     return SoftOnMolecules()
+
+
+def shared_scratch():
+    return SharedScratch()
+
+
+def leaks():
+    return Leaks()
+
+
+def soft_mode():
+    return SoftMode()
+
+
+def pinned_to_lattice():
+    return PinnedToLattice()
+
+
+def undercoordinated():
+    return Undercoordinated()
+
+
+def expanded():
+    return Expanded()
 
 
 def stress_sign_flipped():

@@ -166,3 +166,25 @@ def test_a_case_reference_is_computed_once_and_keyed_on_content(quick):
     calls = model.calls
     check_permutation(model, Case("Cu_fcc", moved, "metal"), quick.section("invariance"))
     assert model.calls == calls + 2
+
+
+def test_thread_safety_catches_shared_state(quick):
+    from mlipcheck.checks.concurrency import check_thread_safety
+
+    cases = [c for c in all_cases() if c.name in ("Cu_fcc", "ethanol")]
+    args = (quick.section("concurrency"), quick.section("invariance"))
+    good = check_thread_safety(broken("correct"), cases, *args)
+    assert good.passed and good.value == 0.0, good.describe()
+    bad = check_thread_safety(broken("shared_scratch"), cases, *args)
+    assert not bad.passed, bad.describe()
+
+
+def test_memory_growth_catches_a_leak(quick):
+    from mlipcheck.checks.concurrency import check_memory_growth
+
+    case = next(c for c in all_cases() if c.name == "Cu_fcc")
+    section = quick.section("concurrency")
+    good = check_memory_growth(broken("correct"), case, section)
+    assert good.passed, good.describe()
+    bad = check_memory_growth(broken("leaks"), case, section)
+    assert not bad.passed and bad.value > 60, bad.describe()

@@ -72,3 +72,31 @@ def test_tiny_nequip_passes_conformance(pytester):
     failed = failures(result)
     assert counts.get("passed", 0) >= 30, result.stdout.str()[-3000:]
     assert all("test_dimers.py" in line for line in failed), failed
+
+
+@needs("mace")
+@needs("chgnet")
+def test_two_real_models_in_one_process_in_both_orders_match_single_runs(pytester):
+    """MACE sets torch's default dtype to float64 when it loads; a CHGNet used after it would then
+    build float64 tensors against float32 weights. Each model's calls run under its own dtype
+    (Model.call_context), so every verdict and every measured value is the one it gets alone."""
+    import json
+
+    selection = [str(SUITES / "test_symmetry.py"), str(SUITES / "test_consistency.py"), "-k", "not jacobian"]
+
+    def run(*specs):
+        folder = pytester.path / "-".join(s.split(":")[0] for s in specs)
+        args = [a for s in specs for a in ("--model", s)]
+        pytester.runpytest_subprocess(*selection, *args, "-p", "no:cacheprovider", "--mlipcheck-report", str(folder))
+        data = json.loads((folder / "report.json").read_text())
+        return {r["test_id"]: (r["outcome"], r["value"]) for r in data["results"]}
+
+    mace = f"mace:{TINY_MACE}"
+    alone = {**run(mace), **run("chgnet")}
+    assert len(alone) >= 30 and any("chgnet" in t for t in alone)
+    for order in ((mace, "chgnet"), ("chgnet", mace)):
+        together = run(*order)
+        assert together.keys() == alone.keys()
+        for test_id, (outcome, value) in together.items():
+            assert outcome == alone[test_id][0], (order, test_id)
+            assert value == pytest.approx(alone[test_id][1], rel=1e-6, abs=1e-12), (order, test_id)

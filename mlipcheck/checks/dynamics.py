@@ -14,16 +14,17 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.evaluate import evaluate, wants_stress
 from mlipcheck.checks.extrapolation import min_bond_fraction
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 
 
 class Evaluated(Calculator):
-    """An ASE calculator that calls the model through mlipcheck's `evaluate`."""
+    """An ASE calculator that calls the model through mlipcheck's `evaluate` (with stress for
+    3D-periodic cells when the model gives it: cell relaxations need it)."""
 
-    implemented_properties = ["energy", "forces"]
+    implemented_properties = ["energy", "forces", "stress"]
 
     def __init__(self, model):
         super().__init__()
@@ -31,8 +32,10 @@ class Evaluated(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        prediction = evaluate(self.model, self.atoms, stress=False)
+        prediction = evaluate(self.model, self.atoms, stress="stress" in properties and wants_stress(self.model, self.atoms))
         self.results = {"energy": prediction.energy, "forces": prediction.forces}
+        if prediction.stress is not None:
+            self.results["stress"] = prediction.stress.flat[[0, 4, 8, 5, 2, 1]]
 
 
 def _time_step(atoms, section):

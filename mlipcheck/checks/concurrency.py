@@ -1,0 +1,87 @@
+"""Thread safety and memory: what breaks when a model is used the way workflows use it.
+
+- Thread safety: several threads, each with its own calculator from the same model (as a
+  threaded workflow does), compute the same structures at once; each answer must equal the one
+  computed alone. State shared between calculators (a module-level cache or scratch buffer, a
+  global setting one thread changes under another) gives different numbers: a verdict, not a crash.
+- Memory: repeated calls on one structure must not grow the process's resident memory beyond an
+  allowance (a cache that keeps every result, a graph kept alive by autograd).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from mlipcheck.checks.compare import compare, verdict
+from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.measurement import Measurement
+from mlipcheck.errors import ModelCallError
+
+
+def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measurement:
+    """Each of `threads` threads evaluates every case (in a different order) with its own
+    calculator, all started together; every result is compared with the sequential one, with
+    the invariance tolerances (`tolerances`: a profile's [invariance] section)."""
+    threads = int(settings["threads"])
+    sequential = {c.name: evaluate(model, c.atoms) for c in cases}
+    calculators = [model.calculator] + [model.make_calculator() for _ in range(threads - 1)]
+    results, problems = {}, []
+    barrier = threading.Barrier(threads)
+
+    def work(index):
+        order = cases[index % len(cases):] + cases[:index % len(cases)]
+        try:
+            barrier.wait()
+            for _ in range(int(settings["rounds"])):
+                for case in order:
+                    results[(index, case.name)] = evaluate(model, case.atoms, calculator=calculators[index])
+        except ModelCallError as exc:
+            problems.append(exc)
+        except Exception as exc:  # a crash under threads is a verdict about thread safety too
+            problems.append(exc)
+
+    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    by_name = {c.name: c for c in cases}
+    if problems:
+        first = problems[0]
+        return Measurement("thread_safety", "calls that raised when run from several threads at once",
+                           float(len(problems)), "calls", 0.0, False, case=", ".join(by_name),
+                           details={"threads": threads, "first_error": f"{type(first).__name__}: {first}"},
+                           atoms=getattr(first, "atoms", None), seed=seed)
+    comparisons = [(f"thread {i}", compare(model, tolerances, sequential[name], sequential[name], got,
+                                           len(by_name[name].atoms)), by_name[name].atoms)
+                   for (i, name), got in sorted(results.items())]
+    return verdict("thread_safety", ", ".join(by_name), comparisons, seed, extra={"threads": threads})
+
+
+def resident_mb() -> float | None:
+    """The process's resident memory now (Linux /proc), in MB; None where unavailable."""
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return None
+
+
+def check_memory_growth(model, case, section, seed=0) -> Measurement | None:
+    """Resident memory after `calls` further calls on one structure, minus after `warmup` calls."""
+    if resident_mb() is None:
+        return None
+    for _ in range(int(section["warmup_calls"])):
+        evaluate(model, case.atoms)
+    before = resident_mb()
+    calls = int(section["calls"])
+    for _ in range(calls):
+        evaluate(model, case.atoms)
+    growth = resident_mb() - before
+    allowance = float(section["max_growth_mb"])
+    return Measurement("memory_growth", f"resident memory growth over {calls} repeated calls", growth, "MB",
+                       allowance, bool(growth <= allowance), case=case.name,
+                       details={"resident_mb_before": before, "per_call_kb": 1024 * growth / calls},
+                       atoms=None if growth <= allowance else case.atoms, seed=seed)

@@ -1,0 +1,110 @@
+"""Defect energies: vacancy formation (with a supercell-size check) and, in `full`, surface energies.
+
+E_f(vacancy) = E(N-1 atoms, positions relaxed, cell fixed) - (N-1)/N E(N atoms, perfect), in the
+model's own relaxed lattice, for two supercells: the answer of the larger is judged against the
+cited reference, and the change from the smaller one must be below a tolerance (both shown).
+Surface energy gamma = (E_slab - N e_bulk) / (2 A), relaxed slab, J/m^2.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.units import J, m
+
+from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.relaxation import relax
+
+
+@dataclass
+class VacancyReference:
+    element: str
+    structure: str
+    energy: float  # eV
+    kind: str  # "experiment" or "DFT-PBE"
+    source: str
+
+
+def vacancy_references() -> dict[str, VacancyReference]:
+    """The cited table in fixtures/reference_set/vacancy_formation_energies.csv."""
+    import mlipcheck.reference_data
+
+    path = Path(mlipcheck.reference_data.__file__).parent / "vacancy_formation_energies.csv"
+    rows = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return {r["element"]: VacancyReference(r["element"], r["structure"], float(r["vacancy_formation_eV"]),
+                                           r["kind"], r["source"]) for r in csv.DictReader(rows)}
+
+
+def relaxed_bulk(model, element: str, structure: str, section) -> Atoms:
+    """The conventional cubic cell of the element, relaxed by the model (symmetry kept)."""
+    key = ("relaxed_bulk", element, structure)
+    if key not in model.cache:
+        atoms = bulk(element, structure, cubic=True)
+        model.cache[key] = relax(model, atoms, float(section["fmax"]), int(section["steps"]))[0]
+    return model.cache[key]
+
+
+def vacancy_energy(model, cell: Atoms, repeat: int, section) -> tuple[float, Atoms]:
+    perfect = cell.repeat(repeat)
+    e_bulk = evaluate(model, perfect, stress=False).energy
+    defect = perfect.copy()
+    del defect[0]
+    relaxed, converged, _ = relax(model, defect, float(section["fmax"]), int(section["steps"]), keep_symmetry=False,
+                                  cell=False)
+    e_vac = evaluate(model, relaxed, stress=False).energy
+    n = len(perfect)
+    return e_vac - (n - 1) / n * e_bulk, relaxed
+
+
+def check_vacancy(model, reference: VacancyReference, section) -> list[Measurement]:
+    """Two verdicts: E_f of the larger supercell against the reference, and its change from the
+    smaller supercell (the size convergence)."""
+    cell = relaxed_bulk(model, reference.element, reference.structure, section)
+    small, large = (int(r) for r in section["repeats"])
+    e_small, _ = vacancy_energy(model, cell, small, section)
+    e_large, structure = vacancy_energy(model, cell, large, section)
+    details = {f"E_f_{small}x{small}x{small}_eV": e_small, f"E_f_{large}x{large}x{large}_eV": e_large,
+               "atoms_large": len(cell) * large**3, "reference_eV": reference.energy,
+               "reference_kind": reference.kind, "reference_source": reference.source,
+               "lattice_A": float(cell.cell.lengths()[0])}
+    tolerance = float(section["vacancy_tolerance_eV"])
+    convergence = float(section["size_convergence_eV"])
+    error = abs(e_large - reference.energy)
+    change = abs(e_large - e_small)
+    return [
+        Measurement("vacancy_energy", f"|E_f - reference ({reference.kind})|", error, "eV", tolerance,
+                    bool(error <= tolerance), case=reference.element, details=details,
+                    atoms=None if error <= tolerance else structure),
+        Measurement("vacancy_size_convergence", f"|E_f({large}^3) - E_f({small}^3)|", change, "eV", convergence,
+                    bool(change <= convergence), case=reference.element, details=details),
+    ]
+
+
+def surface_energy(model, cell: Atoms, miller, layers: int, section) -> float:
+    """J/m^2 of a relaxed slab of `layers` layers cut from the relaxed conventional cell."""
+    from ase.build import surface
+
+    slab = surface(cell, miller, layers, vacuum=8.0, periodic=True)
+    n = len(slab)
+    e_bulk = evaluate(model, cell, stress=False).energy / len(cell)
+    relaxed, _, _ = relax(model, slab, float(section["fmax"]), int(section["steps"]), keep_symmetry=False, cell=False)
+    area = np.linalg.norm(np.cross(relaxed.cell[0], relaxed.cell[1]))
+    return (evaluate(model, relaxed, stress=False).energy - n * e_bulk) / (2 * area) / (J / m**2)
+
+
+def check_surface_energies(model, element: str, structure: str, section) -> Measurement:
+    """gamma(111) and gamma(100) of an fcc metal: both positive, and the close-packed (111) the
+    lower (true of every fcc metal in DFT and experiment); the values are reported."""
+    cell = relaxed_bulk(model, element, structure, section)
+    layers = int(section["slab_layers"])
+    g111 = surface_energy(model, cell, (1, 1, 1), layers, section)
+    g100 = surface_energy(model, cell, (1, 0, 0), layers, section)
+    ratio = g111 / g100 if g100 > 0 else float("inf")
+    passed = g111 > 0 and g100 > 0 and ratio < 1.0
+    return Measurement("surface_energy", "gamma(111) / gamma(100), both must be > 0", ratio, "", 1.0, bool(passed),
+                       case=element, details={"gamma_111_J_m2": g111, "gamma_100_J_m2": g100})

@@ -1,0 +1,203 @@
+"""Phonons with phonopy: relaxation, dynamical stability, acoustic sum rule, reference frequencies.
+
+- The model relaxes the crystal (cell and positions) keeping its space group
+  (relaxation.relax with FixSymmetry), so the finite-displacement supercell starts at the
+  model's own equilibrium. The relaxation *check* relaxes without that constraint.
+- Force constants from phonopy's symmetry-reduced displacements, forces by the model, with no
+  symmetrisation: a model whose forces do not sum to zero shows it at Gamma.
+- Stability: the most negative frequency on a q-mesh (imaginary frequencies are negative in
+  phonopy), beyond a tolerance; acoustic sum rule: the three lowest |frequencies| at Gamma.
+- Against a reference (phonopy_disp.yaml / FORCE_SETS / BORN): the model's forces on the
+  reference's own displaced supercells, so both sides share structure and displacements; with
+  BORN, the same non-analytic correction on both sides. Errors on Gamma, a band path and a q-mesh.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.relaxation import relax
+
+# Band path: Gamma to the zone-boundary points along the reciprocal axes and the body diagonal
+# (fractional coordinates of the primitive reciprocal lattice); valid for any lattice.
+PATH_ENDS = {"X1": (0.5, 0, 0), "X2": (0, 0.5, 0), "X3": (0, 0, 0.5), "R": (0.5, 0.5, 0.5)}
+
+
+def to_phonopy_atoms(atoms: Atoms):
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    return PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array,
+                        scaled_positions=atoms.get_scaled_positions())
+
+
+def to_ase(cell) -> Atoms:
+    return Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
+
+
+def supercell_matrix(atoms: Atoms, min_width: float) -> np.ndarray:
+    """Diagonal repetitions making every perpendicular width of the supercell >= min_width."""
+    widths = 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)
+    return np.diag(np.maximum(1, np.ceil(min_width / widths)).astype(int))
+
+
+def model_phonopy(model, phonon):
+    """`phonon` (a Phonopy object with displacements) with forces from the model and force
+    constants produced, unsymmetrised. Returns a new Phonopy object."""
+    from phonopy import Phonopy
+
+    new = Phonopy(phonon.unitcell, supercell_matrix=phonon.supercell_matrix,
+                  primitive_matrix=phonon.primitive_matrix)
+    new.dataset = phonon.dataset
+    forces = []
+    for cell in new.supercells_with_displacements:
+        f = evaluate(model, to_ase(cell), stress=False).forces
+        forces.append(f)
+    new.forces = np.array(forces)
+    new.produce_force_constants()
+    if phonon.nac_params is not None:
+        new.nac_params = phonon.nac_params
+    return new
+
+
+def crystal_phonopy(model, atoms: Atoms, section):
+    """Phonopy for the model's own relaxed crystal: (phonon, relaxed atoms)."""
+    from phonopy import Phonopy
+
+    key = ("phonons", atoms.get_chemical_formula(), atoms.cell.cellpar().round(4).tobytes())
+    if key not in model.cache:
+        relaxed, converged, steps = relax(model, atoms, float(section["relax_fmax"]), int(section["relax_steps"]))
+        with warnings.catch_warnings():  # phonopy 4 warns that "auto" differs from phonopy 3's default
+            warnings.simplefilter("ignore")
+            phonon = Phonopy(to_phonopy_atoms(relaxed), primitive_matrix="auto",
+                             supercell_matrix=supercell_matrix(relaxed, float(section["min_width"])))
+        phonon.generate_displacements(distance=float(section["displacement"]))
+        model.cache[key] = (model_phonopy(model, phonon), relaxed, converged, steps)
+    return model.cache[key]
+
+
+def mesh_frequencies(phonon, mesh) -> np.ndarray:
+    phonon.run_mesh(mesh, with_eigenvectors=False, is_gamma_center=True)
+    return phonon.get_mesh_dict()["frequencies"]
+
+
+def path_qpoints(points_per_segment=12):
+    out = []
+    for end in PATH_ENDS.values():
+        for t in np.linspace(0, 1, points_per_segment)[1:]:
+            out.append(t * np.array(end, float))
+    return np.array(out)
+
+
+def qpoint_frequencies(phonon, qpoints) -> np.ndarray:
+    phonon.run_qpoints(qpoints)
+    return phonon.get_qpoints_dict()["frequencies"]
+
+
+def gamma_frequencies(phonon) -> np.ndarray:
+    """Frequencies at Gamma without the non-analytic correction (acoustic modes must be 0)."""
+    nac = phonon.nac_params
+    phonon.nac_params = None
+    try:
+        return qpoint_frequencies(phonon, [[0, 0, 0]])[0]
+    finally:
+        phonon.nac_params = nac
+
+
+def check_dynamical_stability(model, name, atoms, section) -> Measurement:
+    phonon, relaxed, converged, steps = crystal_phonopy(model, atoms, section)
+    freqs = mesh_frequencies(phonon, [int(section["mesh"])] * 3)
+    worst = float(-freqs.min()) if freqs.min() < 0 else 0.0
+    limit = float(section["max_imaginary_thz"])
+    gamma = gamma_frequencies(phonon)
+    return Measurement("phonon_stability", "largest imaginary frequency on the q-mesh", worst, "THz", limit,
+                       bool(worst <= limit), case=name,
+                       details={"mesh": int(section["mesh"]), "atoms_in_supercell": len(phonon.supercell),
+                                "relaxed": converged, "relax_steps": steps,
+                                "max_frequency_THz": float(freqs.max()),
+                                "gamma_THz": np.round(gamma, 4).tolist(),
+                                "band_THz": np.round(qpoint_frequencies(phonon, path_qpoints()), 4).tolist()},
+                       atoms=None if worst <= limit else relaxed)
+
+
+def check_acoustic_sum_rule(model, name, atoms, section) -> Measurement:
+    phonon, relaxed, _, _ = crystal_phonopy(model, atoms, section)
+    acoustic = np.sort(np.abs(gamma_frequencies(phonon)))[:3]
+    limit = float(section.per_dtype("max_acoustic_gamma_thz", model.dtype))
+    value = float(acoustic.max())
+    return Measurement("acoustic_sum_rule", "largest |acoustic frequency| at Gamma (unsymmetrised force constants)",
+                       value, "THz", limit, bool(value <= limit), case=name,
+                       details={"acoustic_THz": acoustic.round(5).tolist()},
+                       atoms=None if value <= limit else relaxed)
+
+
+@dataclass
+class PhononComparison:
+    gamma_mae: float  # THz
+    path_mae: float
+    mesh_mae: float
+    max_frequency_error: float  # model - reference, highest frequency on the mesh
+    reference_max: float
+    path_model: list
+    path_reference: list
+
+
+def compare_phonons(model_phonon, reference_phonon, mesh=8) -> PhononComparison:
+    qpath = path_qpoints()
+    g_m, g_r = gamma_frequencies(model_phonon), gamma_frequencies(reference_phonon)
+    p_m, p_r = qpoint_frequencies(model_phonon, qpath), qpoint_frequencies(reference_phonon, qpath)
+    m_m, m_r = mesh_frequencies(model_phonon, [mesh] * 3), mesh_frequencies(reference_phonon, [mesh] * 3)
+    return PhononComparison(float(np.abs(g_m - g_r).mean()), float(np.abs(p_m - p_r).mean()),
+                            float(np.abs(m_m - m_r).mean()), float(m_m.max() - m_r.max()), float(m_r.max()),
+                            np.round(p_m, 4).tolist(), np.round(p_r, 4).tolist())
+
+
+def load_phonon_reference(folder):
+    """A phonopy reference folder: phonopy_disp.yaml (or POSCAR-unitcell + a 2x2x2 supercell),
+    FORCE_SETS, optional BORN. Raises ReferenceDataError with what is missing."""
+    from pathlib import Path
+
+    import phonopy
+
+    from mlipcheck.structures.reference_sets import ReferenceDataError
+
+    folder = Path(folder)
+    born = folder / "BORN"
+    forces = folder / "FORCE_SETS"
+    if not forces.is_file():
+        raise ReferenceDataError(f"phonon reference {folder}: no FORCE_SETS")
+    try:
+        if (folder / "phonopy_disp.yaml").is_file():
+            phonon = phonopy.load(phonopy_yaml=folder / "phonopy_disp.yaml", force_sets_filename=forces,
+                                  born_filename=born if born.is_file() else None, produce_fc=True,
+                                  symmetrize_fc=False, log_level=0)
+        else:
+            phonon = phonopy.load(unitcell_filename=folder / "POSCAR-unitcell", supercell_matrix=[2, 2, 2],
+                                  primitive_matrix="auto", force_sets_filename=forces,
+                                  born_filename=born if born.is_file() else None, produce_fc=True,
+                                  symmetrize_fc=False, log_level=0)
+    except Exception as exc:
+        raise ReferenceDataError(f"phonon reference {folder} could not be loaded by phonopy: "
+                                 f"{type(exc).__name__}: {exc}") from None
+    return phonon
+
+
+def check_phonon_reference(model, name, reference_phonon, section) -> Measurement:
+    key = ("phonon_reference", name)
+    if key not in model.cache:
+        model.cache[key] = model_phonopy(model, reference_phonon)
+    comparison = compare_phonons(model.cache[key], reference_phonon, int(section["mesh"]))
+    limit = float(section["max_mesh_mae_thz"])
+    value = comparison.mesh_mae
+    return Measurement("phonon_reference", "MAE of frequencies on the q-mesh vs reference", value, "THz", limit,
+                       bool(value <= limit), case=name,
+                       details={"gamma_mae_THz": comparison.gamma_mae, "path_mae_THz": comparison.path_mae,
+                                "max_frequency_error_THz": comparison.max_frequency_error,
+                                "reference_max_THz": comparison.reference_max,
+                                "nac": reference_phonon.nac_params is not None,
+                                "band_model_THz": comparison.path_model, "band_reference_THz": comparison.path_reference},
+                       atoms=None if value <= limit else to_ase(reference_phonon.supercell))

@@ -1,0 +1,60 @@
+"""Crystals the property suites run on, per model: the ground-state crystals of its declared
+elements (from the Delta test's WIEN2k set in ASE), simple binaries of them, tabulated vacancy
+energies. Each list is sampled with the seed to the profile's `max_elements` (0: all)."""
+from __future__ import annotations
+
+from ase import Atoms
+from ase.build import bulk
+
+from mlipcheck.checks.species import FALLBACK_ELEMENTS, sample_elements
+
+# Binaries that are dynamically stable in experiment and PBE, with experimental lattice
+# constants as starting points (the model relaxes them): Wyckoff, Crystal Structures (1963).
+BINARIES = [("NaCl", "rocksalt", 5.64), ("MgO", "rocksalt", 4.21), ("LiF", "rocksalt", 4.03),
+            ("CsCl", "cesiumchloride", 4.12), ("NiAl", "cesiumchloride", 2.89),
+            ("SiC", "zincblende", 4.36), ("GaAs", "zincblende", 5.65)]
+
+
+def _declared(model):
+    return model.elements or set(FALLBACK_ELEMENTS)
+
+
+def eos_references(model, section, seed=0, extra_files=()):
+    """dcdft references of sampled declared elements, plus every entry of --eos-reference files
+    whose element is declared."""
+    from mlipcheck.checks.eos import dcdft_references, load_eos_reference
+
+    available = dcdft_references(_declared(model), int(section["max_atoms"]))
+    chosen = set(sample_elements({r.name for r in available}, int(section["max_elements"]), seed))
+    out = [r for r in available if r.name in chosen]
+    for path in extra_files:
+        out += [r for r in load_eos_reference(path) if not model.unsupported(r.atoms.get_chemical_symbols())]
+    return [(r.name if r.source.startswith("WIEN2k") else f"{r.name}-{r.source}", r) for r in out]
+
+
+def phonon_crystals(model, section, seed=0) -> list[tuple[str, Atoms]]:
+    """Ground-state crystals (dcdft structures of at most 4 atoms) of sampled declared elements,
+    and the binaries of BINARIES whose elements are both declared (the first one in quick)."""
+    from ase.collections import dcdft
+
+    declared = _declared(model)
+    elemental = [n for n in dcdft.names if n in declared and len(dcdft[n]) <= 4]
+    chosen = sample_elements(elemental, int(section["max_elements"]), seed)
+    out = []
+    for name in chosen:
+        atoms = dcdft[name]
+        out.append((name, Atoms(atoms.get_chemical_symbols(), cell=atoms.cell,
+                                scaled_positions=atoms.get_scaled_positions(), pbc=True)))
+    binaries = [(f, s, a) for f, s, a in BINARIES if not model.unsupported(Atoms(f).get_chemical_symbols())]
+    if int(section["max_elements"]) > 0:
+        binaries = binaries[:1]
+    out += [(formula, bulk(formula, structure, a=a)) for formula, structure, a in binaries]
+    return out
+
+
+def vacancy_references(model, section, seed=0):
+    from mlipcheck.checks.defects import vacancy_references as table
+
+    rows = {e: r for e, r in table().items() if not model.unsupported([e])}
+    chosen = sample_elements(rows, int(section["max_elements"]), seed)
+    return [(e, rows[e]) for e in chosen]

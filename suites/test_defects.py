@@ -1,0 +1,39 @@
+"""Defects and relaxation: vacancy formation energies (two supercell sizes) against the cited
+table, surface energies in `full`, and relaxation of the model's own crystals keeping their
+space group."""
+import pytest
+
+from mlipcheck.checks.defects import check_surface_energies, check_vacancy
+from mlipcheck.checks.relaxation import check_relaxation
+
+pytestmark = [pytest.mark.mlipcheck, pytest.mark.defects]
+
+
+@pytest.fixture
+def vacancy(model, item, profile):
+    return {m.check: m for m in check_vacancy(model, item, profile.section("defects"))}
+
+
+@pytest.mark.quick
+@pytest.mark.model_items("vacancies", "defects")
+def test_vacancy_energy(vacancy, verdict):
+    verdict(vacancy["vacancy_energy"])
+
+
+@pytest.mark.model_items("vacancies", "defects")
+def test_vacancy_size_convergence(vacancy, verdict):
+    verdict(vacancy["vacancy_size_convergence"])
+
+
+@pytest.mark.model_items("vacancies", "defects")
+def test_surface_energies(model, item, profile, verdict):
+    if profile.quick:
+        pytest.skip("surface energies run in the full profile")
+    verdict(check_surface_energies(model, item.element, item.structure, profile.section("defects")))
+
+
+@pytest.mark.quick
+@pytest.mark.model_items("phonons", "phonons")
+def test_relaxation(model, item, profile, seed, verdict):
+    verdict(check_relaxation(model, item.get_chemical_formula(), item.repeat((2, 2, 2)) if len(item) < 4 else item,
+                             profile.section("relaxation"), seed))
