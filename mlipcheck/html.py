@@ -64,6 +64,105 @@ def dimer_plots(data) -> list[str]:
     return images
 
 
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(figsize=(4.8, 3.4))
+
+
+def _image(plt, figure, title) -> str:
+    out = f'<img alt="{_esc(title)}" src="{_png(figure)}">'
+    plt.close(figure)
+    return out
+
+
+def eos_plots(data) -> list[str]:
+    """E(V) of each model (points and Birch-Murnaghan fit) with the reference's fitted curve."""
+    from mlipcheck.checks.eos import EosFit
+    from ase.units import GPa
+
+    import numpy as np
+
+    by_case = defaultdict(dict)
+    for r in data["results"]:
+        d = r.get("details") or {}
+        if r["check"] == "eos_delta" and "curve_V" in d:
+            by_case[r["case"]][r["model"]] = d
+    images = []
+    for case, by_model in sorted(by_case.items()):
+        plt, figure, axis = _figure()
+        reference = None
+        for model, d in sorted(by_model.items()):
+            fit = EosFit(d["V0_model"], 0.0, d["B0_model_GPa"] * GPa, d["Bp_model"])
+            v = np.linspace(min(d["curve_V"]), max(d["curve_V"]), 100)
+            line, = axis.plot(v, 1e3 * fit.energy(v), lw=1.2, label=f"{model} (B-M fit)")
+            axis.plot(d["curve_V"], 1e3 * np.array(d["curve_E"]), "o", ms=3, color=line.get_color())
+            reference = EosFit(d["V0_reference"], 0.0, d["B0_reference_GPa"] * GPa, d["Bp_reference"])
+            axis.plot(v, 1e3 * reference.energy(v), "k--", lw=1, label="reference" if model == min(by_model) else None)
+        axis.set_xlabel("V (Å³/atom)")
+        axis.set_ylabel("E − E0 (meV/atom)")
+        axis.set_title(f"{case}: equation of state")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, case))
+    return images
+
+
+def phonon_plots(data) -> list[str]:
+    """Band path (model vs reference) and density of states, per reference and model."""
+    import numpy as np
+
+    images = []
+    for r in data["results"]:
+        d = r.get("details") or {}
+        if r["check"] != "phonon_reference" or "band_model_THz" not in d:
+            continue
+        plt, figure, axis = _figure()
+        x = np.arange(len(d["band_model_THz"]))
+        axis.plot(x, d["band_reference_THz"], "k-", lw=0.8)
+        axis.plot(x, d["band_model_THz"], "r--", lw=0.8)
+        axis.plot([], [], "k-", label="reference")
+        axis.plot([], [], "r--", label=r["model"])
+        axis.set_xlabel("q: Γ→X1, Γ→X2, Γ→X3, Γ→R (12 points each)")
+        axis.set_ylabel("frequency (THz)")
+        axis.set_title(f"{r['case']}: phonon bands")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, r["case"]))
+        plt, figure, axis = _figure()
+        centres = 0.5 * (np.array(d["dos_bins_THz"][1:]) + np.array(d["dos_bins_THz"][:-1]))
+        axis.plot(centres, d["dos_reference"], "k-", lw=1, label="reference")
+        axis.plot(centres, d["dos_model"], "r--", lw=1, label=r["model"])
+        axis.set_xlabel("frequency (THz)")
+        axis.set_ylabel("DOS (normalised)")
+        axis.set_title(f"{r['case']}: phonon DOS")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, r["case"]))
+    return images
+
+
+def parity_plots(data) -> list[str]:
+    """Model against reference, energy and forces, per material class and model."""
+    images = []
+    for r in data["results"]:
+        d = r.get("details") or {}
+        key, label = (("parity_energy", "E (eV/atom)") if r["check"] == "energy_error" else
+                      ("parity_forces", "F component (eV/Å)") if r["check"] == "force_error" else (None, None))
+        if key is None or not d.get(key):
+            continue
+        plt, figure, axis = _figure()
+        ref, got = zip(*d[key])
+        low, high = min(ref + got), max(ref + got)
+        axis.plot([low, high], [low, high], color="#999", lw=0.8)
+        axis.plot(ref, got, ".", ms=3)
+        axis.set_xlabel(f"reference {label}")
+        axis.set_ylabel(f"{r['model']} {label}")
+        axis.set_title(f"{r['case']}: {r['check'].replace('_', ' ')} ({_num(r['value'])} {r['unit']})")
+        images.append(_image(plt, figure, r["case"]))
+    return images
+
+
 def render(data) -> str:
     run, results = data["run"], data["results"]
     counts = Counter(r["outcome"] for r in results)
@@ -123,9 +222,12 @@ def render(data) -> str:
         parts.append("<tr><th>time in model calls (s)</th>" +
                      "".join(f"<td>{model_time[m]:.1f}</td>" for m in models) + "</tr></table>")
 
-    images = dimer_plots(data)
-    if images:
-        parts.append("<h2>Dimer curves</h2><div class='plots'>" + "".join(images) + "</div>")
+    for title, plots in (("Dimer curves", dimer_plots), ("Equations of state", eos_plots),
+                         ("Phonons against the reference", phonon_plots),
+                         ("Parity against reference data", parity_plots)):
+        images = plots(data)
+        if images:
+            parts.append(f"<h2>{title}</h2><div class='plots'>" + "".join(images) + "</div>")
 
     parts.append("<h2>All results</h2><details><summary>show</summary><table><tr><th>test</th><th>outcome</th>"
                  "<th>metric</th><th>value</th><th>threshold</th><th>s (model)</th></tr>")

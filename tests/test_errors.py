@@ -11,6 +11,7 @@ from ase.io import read, write
 from ase.units import GPa, Hartree, kcal, mol
 
 from conftest import broken
+from mlipcheck.profiles import load_profile
 from mlipcheck.checks.errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
                                      check_transferability, predict_set)
 from mlipcheck.structures.reference_sets import (ReferenceDataError, classify, default_set, load_reference,
@@ -149,6 +150,8 @@ def test_unlabelled_frames_are_counted_and_classes_can_be_renamed(tmp_path):
     reference = load_reference(tmp_path / "mixed.extxyz", parse_class_map("molecule=gas,surface=slab"))
     assert reference.problems == ["mixed.extxyz:15: no reference energy or forces"]
     assert reference.classes == ["gas", "metal", "slab"]
+    force = check_force_error([predict_set(broken("correct"), reference)], "gas", load_profile("quick").section("errors"))
+    assert force.details["frames_left_out_of_files"] == 1  # counted in the report, not dropped silently
 
 
 def test_plugin_runs_one_test_id_per_class(pytester, tmp_path):

@@ -150,3 +150,21 @@ def test_junit_carries_the_measured_values(run, pytester):
     run("--model", "emt", "-k", "rotation and Cu_fcc", f"--junitxml={junit}")
     text = junit.read_text()
     assert 'name="mlipcheck_value"' in text and 'name="mlipcheck_threshold"' in text
+
+
+def test_property_suites_take_crystals_from_the_model_and_reference_files(run, tmp_path):
+    """EOS ids name the crystal; an --eos-reference file adds its entries; a bad one is a usage
+    error; a phonon reference the model's elements cannot judge is a skip with the reason."""
+    shared = ROOT.parent / "shared" / "reference"
+    if not shared.is_dir():
+        pytest.skip("../shared/reference not beside the checkout")
+    result = run("--model", "emt", "-k", "eos_volume or phonon_reference", "--eos-reference",
+                 str(shared / "acwf" / "unaries_AE_average.json"), "--phonon-reference", str(shared / "phonopy" / "Si"),
+                 suite=None, *[str(SUITES / "test_eos.py"), str(SUITES / "test_phonons.py")])
+    out = result.stdout.str()
+    assert "test_eos_volume[emt-Cu-FCC-unaries_AE_average.json]" in out
+    assert "test_eos_volume[emt-Al]" in out  # ASE's dcdft (WIEN2k) entry
+    assert "emt does not declare Si" in out
+    (tmp_path / "bad.json").write_text("[]")
+    bad = run("--model", "emt", "--eos-reference", str(tmp_path / "bad.json"), suite="test_eos.py")
+    assert bad.ret == 4 and "BM_fit_data" in bad.stderr.str() + bad.stdout.str()

@@ -105,6 +105,9 @@ class Model:
     _fresh: Calculator | None = field(default=None, repr=False)
     # Results a check computed once and several verdicts judge (e.g. dimer curves), per model.
     cache: dict = field(default_factory=dict, repr=False)
+    # Optional batched path: list of Atoms -> list of (energy eV, forces eV/A, stress 3x3 eV/A^3
+    # ASE sign, or None). Used for reference sets; checks.evaluate.evaluate_many validates it.
+    predict_batch: Callable[[list], list] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.calculator is None:

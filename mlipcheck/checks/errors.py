@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from ase.units import GPa
 
-from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.evaluate import evaluate_many
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 from mlipcheck.structures.reference_sets import ReferenceDataError, ReferenceSet
@@ -68,15 +68,17 @@ def predict_set(model, reference: ReferenceSet) -> SetPredictions:
             raise model.cache[key]
         return model.cache[key]
     results, unsupported, failures = [], {}, {}
+    usable = []
     for index, frame in enumerate(reference.frames):
         if model.unsupported(frame.atoms.get_chemical_symbols()):
             unsupported[frame.material_class] = unsupported.get(frame.material_class, 0) + 1
-            continue
-        want_stress = frame.stress is not None and model.has_stress and frame.atoms.pbc.all()
-        try:
-            p = evaluate(model, frame.atoms, stress=want_stress)
-        except ModelCallError as exc:
-            failures.setdefault(frame.material_class, []).append(exc)
+        else:
+            usable.append((index, frame))
+    want_stress = [f.stress is not None and model.has_stress and f.atoms.pbc.all() for _, f in usable]
+    predictions = evaluate_many(model, [f.atoms for _, f in usable], want_stress)
+    for (index, frame), p in zip(usable, predictions):
+        if isinstance(p, ModelCallError):
+            failures.setdefault(frame.material_class, []).append(p)
             continue
         results.append(FrameResult(index, frame.label, frame.material_class, len(frame.atoms),
                                    frame.atoms.get_chemical_symbols(), frame.energy, p.energy,
@@ -212,6 +214,10 @@ def _skipped(predictions, material_class) -> dict:
     unsupported = sum(p.unsupported.get(material_class, 0) for p in predictions)
     if unsupported:
         out["frames_with_undeclared_elements"] = unsupported
+    left_out = [text for p in predictions for text in p.reference.problems]
+    if left_out:  # frames of these files without usable labels (their class is unknown)
+        out["frames_left_out_of_files"] = len(left_out)
+        out["first_left_out"] = left_out[0]
     return out
 
 

@@ -94,6 +94,37 @@ def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Predi
     return _validated(energy, forces, stress_value, atoms)
 
 
+def evaluate_many(model, structures, stress: list[bool]) -> list[Prediction | ModelCallError]:
+    """Several structures at once through the model's batched path where it has one
+    (`Model.predict_batch`), else one by one. A batch that raises is retried one by one, so a
+    structure that breaks the model is an error for that structure only."""
+    if model.predict_batch is None or len(structures) < 2:
+        return [_evaluate_or_error(model, a, s) for a, s in zip(structures, stress)]
+    start = time.perf_counter()
+    try:
+        with model.call_context(), time_limit(model.call_timeout):
+            raw = model.predict_batch([a.copy() for a in structures])
+    except Exception:  # noqa: BLE001 - fall back to single calls, which name the structure
+        return [_evaluate_or_error(model, a, s) for a, s in zip(structures, stress)]
+    finally:
+        model.calls += len(structures)
+        model.call_seconds += time.perf_counter() - start
+    out = []
+    for (energy, forces, stress_value), atoms, want in zip(raw, structures, stress):
+        try:
+            out.append(_validated(energy, forces, stress_value if want else None, atoms))
+        except ModelCallError as exc:
+            out.append(exc)
+    return out
+
+
+def _evaluate_or_error(model, atoms, stress):
+    try:
+        return evaluate(model, atoms, stress=stress)
+    except ModelCallError as exc:
+        return exc
+
+
 def _validated(energy, forces, stress, atoms) -> Prediction:
     n = len(atoms)
     formula = atoms.get_chemical_formula()

@@ -192,6 +192,9 @@ def load_reference(path, class_map: dict[str, str] | None = None) -> ReferenceSe
                 material_class = class_map[str(key)]
         clean = atoms.copy()
         clean.calc = None
+        if not clean.pbc.any() and clean.cell.rank < 3:
+            # a molecule without a cell: several models (CHGNet) need one even without periodicity
+            clean.center(vacuum=10.0)
         frames.append(Frame(clean, energy, forces, stress, material_class, label))
     if not frames:
         raise ReferenceDataError(f"reference file {path}: no usable frame ({'; '.join(problems[:3])})")

@@ -1,0 +1,48 @@
+"""Throughput with pytest-benchmark: energy+forces(+stress) per call against system size, first
+call apart from steady state, peak memory, MD ns/day; and the scaling exponent as a verdict.
+
+    pytest suites/test_throughput.py --model chgnet --benchmark-autosave     # save
+    pytest suites/test_throughput.py --model chgnet --benchmark-compare      # compare with the last
+"""
+import pytest
+
+from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.species import FALLBACK_ELEMENTS
+from mlipcheck.checks.throughput import check_scaling, crystal_of_size, throughput
+from mlipcheck.profiles import load_profile
+
+pytestmark = [pytest.mark.mlipcheck, pytest.mark.benchmark]
+
+
+def element(model):
+    """The throughput element: Cu where declared (the field's usual benchmark), else the first."""
+    declared = sorted(model.elements) if model.elements else FALLBACK_ELEMENTS
+    return "Cu" if "Cu" in declared else declared[0]
+
+
+def _sizes(config):
+    return load_profile(config.getoption("mlipcheck_profile")).section("throughput")["sizes"]
+
+
+def pytest_generate_tests(metafunc):
+    if "n_atoms" in metafunc.fixturenames:
+        metafunc.parametrize("n_atoms", _sizes(metafunc.config), ids=lambda n: f"{n}atoms")
+
+
+def test_throughput(model, n_atoms, profile, benchmark, request):
+    section = profile.section("throughput")
+    symbol = element(model)
+    # first call and steady state by mlipcheck (cached for the scaling verdict), then the same
+    # call under pytest-benchmark, so --benchmark-autosave / --benchmark-compare work as usual
+    row = throughput(model, symbol, n_atoms, int(section["rounds"]))
+    atoms = crystal_of_size(symbol, n_atoms)
+    benchmark.extra_info.update({"model": model.label, "element": symbol, **row})
+    benchmark.pedantic(evaluate, args=(model, atoms), rounds=int(section["rounds"]), iterations=1, warmup_rounds=0)
+    for key, value in row.items():
+        request.node.user_properties.append((f"mlipcheck_throughput_{key}", value))
+    assert row["steady_s"] > 0
+
+
+@pytest.mark.quick
+def test_scaling(model, profile, verdict):
+    verdict(check_scaling(model, element(model), profile.section("throughput")))
