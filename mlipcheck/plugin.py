@@ -20,6 +20,7 @@ import os
 import re
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,8 @@ NO_MODEL = ("no --model given: mlipcheck's suites need a model under test, e.g. 
 MODELS_KEY = pytest.StashKey[dict]()
 FAILURE_KEY = pytest.StashKey[list]()
 REFERENCE_KEY = pytest.StashKey[list]()
+START_KEY = pytest.StashKey[float]()
+MODEL_SECONDS_KEY = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser):
@@ -91,10 +94,15 @@ def pytest_configure(config):
     try:
         config.mlipcheck_specs = parse_model_specs(config.getoption("model"))
         config.mlipcheck_profile = load_profile(config.getoption("mlipcheck_profile"))
+        from mlipcheck.checks.eos import load_eos_reference
+
+        for path in config.getoption("eos_reference"):  # a bad file is a usage error, up front
+            load_eos_reference(path)
     except MlipcheckError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[MODELS_KEY] = {}
     config.stash[FAILURE_KEY] = []
+    config.stash[START_KEY] = time.perf_counter()
     if not hasattr(config, "workerinput") and config.mlipcheck_specs:  # xdist: the controller writes
         config.pluginmanager.register(ReportWriter(config), "mlipcheck-report-writer")
     if hasattr(config, "workerinput"):
@@ -199,9 +207,9 @@ def reference_sets(config) -> list:
     """The --reference files (or the default set), read once per session; a file that cannot
     be read is kept as its error, so its tests report it and the others run."""
     if REFERENCE_KEY not in config.stash:
-        from mlipcheck.structures.reference_sets import default_set, load_reference, parse_class_map
+        from mlipcheck.structures.reference_sets import default_sets, load_reference, parse_class_map
 
-        paths = config.getoption("reference") or [default_set()]
+        paths = config.getoption("reference") or default_sets()
         try:
             class_map = parse_class_map(config.getoption("reference_class_map"))
         except MlipcheckError as exc:
@@ -342,14 +350,17 @@ def reproduction(model, path) -> str:
     return f"mlipcheck eval --model {shlex.quote(model.spec.text)} {shlex.quote(str(path))}"
 
 
+def _seconds_in_models(config) -> float:
+    return sum(m.call_seconds for m in config.stash[MODELS_KEY].values() if not isinstance(m, Exception))
+
+
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item):
-    """Time spent inside the model during the test; the rest is the suite's own overhead."""
-    model = item.funcargs.get("model") if item.get_closest_marker("mlipcheck") else None
-    before = model.call_seconds if model is not None else None
+def pytest_runtest_setup(item):
+    # Time inside the model during setup and call (fixtures compute dimer curves, predictions on
+    # reference sets, E(V) curves): one test runs at a time per process, so the total over all
+    # loaded models moves by this test's share. The rest is the suite's own overhead.
+    item.stash[MODEL_SECONDS_KEY] = _seconds_in_models(item.config)
     yield
-    if model is not None:
-        item.user_properties.append(("mlipcheck_model_seconds", round(model.call_seconds - before, 4)))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -371,6 +382,9 @@ def pytest_runtest_makereport(item, call):
             item.user_properties.append(("mlipcheck_case", item.callspec.id.split("-", 1)[-1]))
         if "pair" in params and params["pair"]:
             item.user_properties.append(("mlipcheck_case", "-".join(params["pair"]) + " dimer"))
+    if call.when == "call" and item.get_closest_marker("mlipcheck") and MODEL_SECONDS_KEY in item.stash:
+        spent = _seconds_in_models(item.config) - item.stash[MODEL_SECONDS_KEY]
+        item.user_properties.append(("mlipcheck_model_seconds", round(spent, 4)))
     outcome = yield
     test_report = outcome.get_result()
     if call.excinfo is None or not call.excinfo.errisinstance(ModelCallError):
@@ -427,6 +441,10 @@ def pytest_terminal_summary(terminalreporter, config):
     if not loaded:
         return
     terminalreporter.section("mlipcheck")
+    wall = time.perf_counter() - config.stash[START_KEY]
+    inside = sum(m.call_seconds for m in loaded.values() if not isinstance(m, Exception))
+    terminalreporter.line(f"wall time {wall:.1f} s, {inside:.1f} s inside model calls "
+                          f"({100 * inside / wall:.0f} %; the rest is the suite's own work and loading)")
     for text, model in loaded.items():
         if isinstance(model, Exception):
             terminalreporter.line(f"{text}: not loaded: {model}")

@@ -37,5 +37,6 @@ def test_surface_energies(model, item, profile, verdict):
 @pytest.mark.quick
 @pytest.mark.model_items("phonons", "phonons")
 def test_relaxation(model, item, profile, seed, verdict):
-    verdict(check_relaxation(model, item.get_chemical_formula(), item.repeat((2, 2, 2)) if len(item) < 4 else item,
-                             profile.section("relaxation"), seed))
+    section = profile.section("relaxation")
+    crystal = item.repeat(section["repeat"]) if len(item) < 4 else item
+    verdict(check_relaxation(model, item.get_chemical_formula(), crystal, section, seed))

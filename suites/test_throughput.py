@@ -8,7 +8,7 @@ import pytest
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.species import FALLBACK_ELEMENTS
-from mlipcheck.checks.throughput import check_scaling, crystal_of_size, throughput
+from mlipcheck.checks.throughput import check_scaling, crystal_of_size, first_call, record
 from mlipcheck.profiles import load_profile
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.benchmark]
@@ -30,14 +30,16 @@ def pytest_generate_tests(metafunc):
 
 
 def test_throughput(model, n_atoms, profile, benchmark, request):
+    """The first call timed by mlipcheck, the steady state by pytest-benchmark (so its storage,
+    --benchmark-autosave and --benchmark-compare work as usual); the row is cached for the
+    scaling verdict and recorded in report.json."""
     section = profile.section("throughput")
     symbol = element(model)
-    # first call and steady state by mlipcheck (cached for the scaling verdict), then the same
-    # call under pytest-benchmark, so --benchmark-autosave / --benchmark-compare work as usual
-    row = throughput(model, symbol, n_atoms, int(section["rounds"]))
     atoms = crystal_of_size(symbol, n_atoms)
-    benchmark.extra_info.update({"model": model.label, "element": symbol, **row})
+    first = first_call(model, atoms)
     benchmark.pedantic(evaluate, args=(model, atoms), rounds=int(section["rounds"]), iterations=1, warmup_rounds=0)
+    row = record(model, symbol, n_atoms, len(atoms), first, benchmark.stats.stats.mean, benchmark.stats.stats.stddev)
+    benchmark.extra_info.update({"model": model.label, "element": symbol, **row})
     for key, value in row.items():
         request.node.user_properties.append((f"mlipcheck_throughput_{key}", value))
     assert row["steady_s"] > 0

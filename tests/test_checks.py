@@ -188,3 +188,30 @@ def test_memory_growth_catches_a_leak(quick):
     assert good.passed, good.describe()
     bad = check_memory_growth(broken("leaks"), case, section)
     assert not bad.passed and bad.value > 30, bad.describe()  # 2 MB x 20 calls
+
+
+def test_batched_evaluation_matches_single_calls_and_isolates_a_bad_structure():
+    import numpy as np
+
+    from mlipcheck.checks.evaluate import evaluate, evaluate_many
+    from mlipcheck.errors import ModelCallError
+
+    model = broken("correct")
+    cases = [c.atoms for c in all_cases() if c.name in ("Cu_fcc", "Cu13_cluster")]
+    single = [evaluate(model, a, stress=False) for a in cases]
+
+    def batch(structures):  # the model's own calculator, as a framework's batched path would be
+        out = []
+        for a in structures:
+            a.calc = model.calculator
+            out.append((a.get_potential_energy(), a.get_forces(), None))
+        out[1] = (np.nan, out[1][1], None)
+        return out
+
+    model.predict_batch = batch
+    got = evaluate_many(model, cases, [False, False])
+    assert got[0].energy == single[0].energy and np.array_equal(got[0].forces, single[0].forces)
+    assert isinstance(got[1], ModelCallError) and got[1].kind == "nonfinite"
+    model.predict_batch = lambda structures: 1 / 0  # a batch that raises: retried one by one
+    again = evaluate_many(model, cases, [False, False])
+    assert [p.energy for p in again] == [p.energy for p in single]

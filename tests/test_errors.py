@@ -14,7 +14,7 @@ from conftest import broken
 from mlipcheck.profiles import load_profile
 from mlipcheck.checks.errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
                                      check_transferability, predict_set)
-from mlipcheck.structures.reference_sets import (ReferenceDataError, classify, default_set, load_reference,
+from mlipcheck.structures.reference_sets import (ReferenceDataError, classify, default_sets, load_reference,
                                                  parse_class_map)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -167,10 +167,14 @@ def test_plugin_runs_one_test_id_per_class(pytester, tmp_path):
 
 
 def test_default_set_exists_and_states_its_method():
-    reference = load_reference(default_set())
-    assert {"molecule", "covalent", "ionic", "metal"} <= set(reference.classes)
-    for frame in reference.frames:
-        assert frame.atoms.info["method"] == "PBE" and frame.atoms.info["code"].startswith("PySCF")
+    molecules, crystals = (load_reference(path) for path in default_sets())
+    assert molecules.classes == ["molecule"] and not molecules.problems
+    assert {"covalent", "ionic", "metal", "surface"} <= set(crystals.classes)
+    for frame in molecules.frames + crystals.frames:
+        info = frame.atoms.info
+        assert info["method"] == "PBE" and info["code"].startswith("PySCF") and "basis" in info
+        assert frame.forces is not None and frame.energy is not None
+        assert ("kpts" in info) == bool(frame.atoms.pbc.any())
 
 
 def _fake(label_errors):
@@ -205,3 +209,32 @@ def test_committee_of_real_and_soft_model_flags_the_soft_class(tmp_path, section
     models = [broken("correct"), broken("soft_on_molecules")]
     m = check_uncertainty(models, [[predict_set(x, reference)] for x in models], "molecule", sections)
     assert m.passed and m.value > 0.9, m.describe()
+
+
+@needs_shared
+@pytest.mark.skipif(__import__("importlib").util.find_spec("chgnet") is None, reason="needs chgnet")
+def test_chgnet_metrics_equal_numpy_through_its_own_calculator(sections):
+    """The suite evaluates CHGNet through its batched path; numpy here goes through CHGNet's ASE
+    calculator frame by frame. Same numbers (float32)."""
+    from chgnet.model.dynamics import CHGNetCalculator
+
+    from mlipcheck.adapters import load_model, parse_model_specs
+
+    model = load_model(parse_model_specs(["chgnet"])[0])
+    path = SHARED / "mlearn" / "Si_test.extxyz"
+    predictions = [predict_set(model, load_reference(path))]
+    frames = read(path, ":")
+    calculator = CHGNetCalculator(model=model.calculator.model, use_device="cpu")
+    f_ref, f_model, e_raw = [], [], []
+    for atoms in frames:
+        f_ref.append(atoms.get_forces())
+        e_ref = atoms.get_potential_energy()
+        atoms.calc = calculator
+        f_model.append(atoms.get_forces())
+        e_raw.append((atoms.get_potential_energy() - e_ref) / len(atoms))
+    f_ref, f_model = np.concatenate(f_ref), np.concatenate(f_model)
+    force = check_force_error(predictions, "semiconductor", sections)
+    energy = check_energy_error(predictions, "semiconductor", sections)
+    assert force.value == pytest.approx(1e3 * np.abs(f_model - f_ref).mean(), rel=1e-5)
+    assert energy.details["mae_raw_mev_per_atom"] == pytest.approx(1e3 * np.abs(e_raw).mean(), rel=1e-5)
+    assert force.details["softening_scale"] == pytest.approx((f_ref * f_model).sum() / (f_ref**2).sum(), rel=1e-5)

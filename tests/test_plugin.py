@@ -163,7 +163,9 @@ def test_property_suites_take_crystals_from_the_model_and_reference_files(run, t
                  suite=None, *[str(SUITES / "test_eos.py"), str(SUITES / "test_phonons.py")])
     out = result.stdout.str()
     assert "test_eos_volume[emt-Cu-FCC-unaries_AE_average.json]" in out
-    assert "test_eos_volume[emt-Al]" in out  # ASE's dcdft (WIEN2k) entry
+    import re
+
+    assert re.search(r"test_eos_volume\[emt-[A-Z][a-z]?\]", out)  # an entry of ASE's dcdft (WIEN2k)
     assert "emt does not declare Si" in out
     (tmp_path / "bad.json").write_text("[]")
     bad = run("--model", "emt", "--eos-reference", str(tmp_path / "bad.json"), suite="test_eos.py")

@@ -88,7 +88,7 @@ def test_two_real_models_in_one_process_in_both_orders_match_single_runs(pyteste
     (Model.call_context), so every verdict and every measured value is the one it gets alone."""
     import json
 
-    selection = [str(SUITES / "test_symmetry.py"), str(SUITES / "test_consistency.py"), "-k", "not jacobian"]
+    selection = [str(SUITES / "test_symmetry.py"), str(SUITES / "test_determinism.py")]
 
     def run(*specs):
         folder = pytester.path / "-".join(s.split(":")[0] for s in specs)
@@ -99,13 +99,16 @@ def test_two_real_models_in_one_process_in_both_orders_match_single_runs(pyteste
 
     mace = f"mace:{TINY_MACE}"
     alone = {**run(mace), **run("chgnet")}
-    assert len(alone) >= 30 and any("chgnet" in t for t in alone)
+    assert len(alone) >= 20 and any("chgnet" in t for t in alone)
     for order in ((mace, "chgnet"), ("chgnet", mace)):
         together = run(*order)
         assert together.keys() == alone.keys()
         for test_id, (outcome, value) in together.items():
             assert outcome == alone[test_id][0], (order, test_id)
-            assert value == pytest.approx(alone[test_id][1], rel=1e-6, abs=1e-12), (order, test_id)
+            if value is None or alone[test_id][1] is None:  # a skipped test has no value
+                assert value == alone[test_id][1], (order, test_id)
+            else:
+                assert value == pytest.approx(alone[test_id][1], rel=1e-6, abs=1e-12), (order, test_id)
 
 
 @needs("chgnet")

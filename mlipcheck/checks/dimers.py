@@ -14,7 +14,7 @@ import numpy as np
 from ase.data import atomic_numbers, covalent_radii, vdw_radii
 from scipy.stats import spearmanr
 
-from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.evaluate import evaluate, evaluate_many
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.errors import ModelCallError
@@ -55,13 +55,13 @@ def dimer_curve(model, a: str, b: str, section) -> DimerCurve:
     energies, forces = [], []
     curve = DimerCurve(f"{a}-{b}", distances, np.array([]), np.array([]), isolated, cutoff)
     # From far to near: a model that breaks down at short range still gets its outer curve judged.
-    for r in distances[::-1]:
-        atoms = dimer(a, b, r, box=box)
-        try:
-            prediction = evaluate(model, atoms, stress=False)
-        except ModelCallError as exc:
-            if exc.kind != "nonfinite":
-                raise
+    # All distances in one batch where the model has a batched path (the curve is ~130 calls).
+    structures = [dimer(a, b, r, box=box) for r in distances[::-1]]
+    predictions = evaluate_many(model, structures, [False] * len(structures))
+    for r, atoms, prediction in zip(distances[::-1], structures, predictions):
+        if isinstance(prediction, ModelCallError):
+            if prediction.kind != "nonfinite":
+                raise prediction
             curve.nonfinite_at, curve.nonfinite_atoms = float(r), atoms
             break
         energies.append(prediction.energy)

@@ -54,29 +54,40 @@ def _peak_mb() -> float | None:
     return None
 
 
-def measure_size(model, atoms: Atoms, rounds: int) -> dict:
-    """First call and steady state (mean of `rounds`) of energy+forces(+stress), peak memory."""
-    reset = _reset_peak()
+def first_call(model, atoms: Atoms) -> float:
+    """Seconds of the first call on this structure (graph building, compilation, allocation);
+    resets the peak-memory mark first, so the size's peak is read after its steady calls."""
+    model.cache["peak_reset"] = _reset_peak()
     start = time.perf_counter()
     evaluate(model, atoms)
-    first = time.perf_counter() - start
+    return time.perf_counter() - start
+
+
+def record(model, symbol, n_request, n_atoms, first, steady, spread) -> dict:
+    """One size's numbers, cached per model, element and requested size for the scaling verdict."""
+    row = {"atoms": n_atoms, "first_call_s": first, "steady_s": steady, "steady_std_s": spread,
+           "atoms_per_s": n_atoms / steady, "calls_per_s": 1.0 / steady, "ns_per_day_1fs": 0.0864 / steady,
+           "peak_rss_mb": _peak_mb() if model.cache.get("peak_reset") else None}
+    model.cache[("throughput", symbol, n_request)] = row
+    return row
+
+
+def measure_size(model, atoms: Atoms, rounds: int, symbol="", n_request=0) -> dict:
+    """First call and steady state (mean of `rounds` calls) of energy+forces(+stress), peak memory."""
+    first = first_call(model, atoms)
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
         evaluate(model, atoms)
         times.append(time.perf_counter() - start)
-    steady = float(np.mean(times))
-    n = len(atoms)
-    return {"atoms": n, "first_call_s": first, "steady_s": steady, "steady_std_s": float(np.std(times)),
-            "atoms_per_s": n / steady, "calls_per_s": 1.0 / steady, "ns_per_day_1fs": 0.0864 / steady,
-            "peak_rss_mb": _peak_mb() if reset else None}
+    return record(model, symbol, n_request or len(atoms), len(atoms), first, float(np.mean(times)), float(np.std(times)))
 
 
 def throughput(model, symbol: str, n_atoms: int, rounds: int) -> dict:
-    """Cached per model, element and size: the scaling check reuses the throughput tests' numbers."""
+    """The throughput tests' numbers where they ran (cached), else measured here."""
     key = ("throughput", symbol, n_atoms)
     if key not in model.cache:
-        model.cache[key] = measure_size(model, crystal_of_size(symbol, n_atoms), rounds)
+        measure_size(model, crystal_of_size(symbol, n_atoms), rounds, symbol, n_atoms)
     return model.cache[key]
 
 

@@ -22,12 +22,14 @@ from ase.stress import voigt_6_to_full_3x3_stress
 from mlipcheck.errors import UsageError
 
 
-def default_set() -> Path:
+def default_sets() -> list[Path]:
     """mlipcheck's own PySCF reference set (fixtures/reference_set, installed as
-    mlipcheck.reference_data)."""
+    mlipcheck.reference_data): molecules (all-electron) and crystals (pseudopotentials) in two
+    files, because energies are aligned per element and file."""
     import mlipcheck.reference_data
 
-    return Path(mlipcheck.reference_data.__file__).parent / "default.extxyz"
+    folder = Path(mlipcheck.reference_data.__file__).parent
+    return [folder / "default_molecules.extxyz", folder / "default_periodic.extxyz"]
 
 # Metalloids count as non-metals here: Si, Ge, B... crystals are covalent, not metallic.
 NON_METALS = {"H", "He", "B", "C", "N", "O", "F", "Ne", "Si", "P", "S", "Cl", "Ar", "Ge", "As", "Se",
