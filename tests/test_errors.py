@@ -169,7 +169,7 @@ def test_plugin_runs_one_test_id_per_class(pytester, tmp_path):
 def test_default_set_exists_and_states_its_method():
     molecules, crystals = (load_reference(path) for path in default_sets())
     assert molecules.classes == ["ionic", "molecule"] and not molecules.problems
-    assert crystals.classes == ["covalent", "metal", "surface"] and not crystals.problems
+    assert crystals.classes == ["covalent"] and not crystals.problems
     for frame in molecules.frames + crystals.frames:
         info = frame.atoms.info
         assert info["method"] == "PBE" and info["code"].startswith("PySCF") and "basis" in info
