@@ -314,8 +314,8 @@ def verdict(request):
         item = request.node
         model = item.funcargs.get("model")
         for key in ("value", "threshold", "unit", "metric"):
-            item.user_properties.append((f"mlipcheck_{key}", getattr(measurement, key)))
-        item.user_properties.append(("mlipcheck_passed", measurement.passed))
+            item.user_properties.append((f"mlipcheck_{key}", _plain(getattr(measurement, key))))
+        item.user_properties.append(("mlipcheck_passed", bool(measurement.passed)))
         if measurement.details:
             item.user_properties.append(("mlipcheck_details", json.dumps(measurement.details, default=str)))
         if measurement.passed:
@@ -328,6 +328,11 @@ def verdict(request):
         pytest.fail(message, pytrace=False)
 
     return judge
+
+
+def _plain(value):
+    """numpy scalars as Python numbers: xdist sends user properties between processes."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
 
 
 def write_structure(config, nodeid, atoms, model, reason) -> Path:

@@ -8,7 +8,7 @@ import pytest
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.species import FALLBACK_ELEMENTS
-from mlipcheck.checks.throughput import check_scaling, crystal_of_size, first_call, record
+from mlipcheck.checks.throughput import check_scaling, crystal_of_size, first_call, record, steady_state
 from mlipcheck.profiles import load_profile
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.benchmark]
@@ -38,10 +38,13 @@ def test_throughput(model, n_atoms, profile, benchmark, request):
     atoms = crystal_of_size(symbol, n_atoms)
     first = first_call(model, atoms)
     benchmark.pedantic(evaluate, args=(model, atoms), rounds=int(section["rounds"]), iterations=1, warmup_rounds=0)
-    row = record(model, symbol, n_atoms, len(atoms), first, benchmark.stats.stats.mean, benchmark.stats.stats.stddev)
+    if benchmark.stats is not None:
+        row = record(model, symbol, n_atoms, len(atoms), first, benchmark.stats.stats.mean, benchmark.stats.stats.stddev)
+    else:  # pytest-benchmark switches itself off under xdist (-n): time the calls here
+        row = steady_state(model, atoms, int(section["rounds"]), symbol, n_atoms, first)
     benchmark.extra_info.update({"model": model.label, "element": symbol, **row})
     for key, value in row.items():
-        request.node.user_properties.append((f"mlipcheck_throughput_{key}", value))
+        request.node.user_properties.append((f"mlipcheck_throughput_{key}", None if value is None else float(value)))
     assert row["steady_s"] > 0
 
 

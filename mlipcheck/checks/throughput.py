@@ -74,7 +74,10 @@ def record(model, symbol, n_request, n_atoms, first, steady, spread) -> dict:
 
 def measure_size(model, atoms: Atoms, rounds: int, symbol="", n_request=0) -> dict:
     """First call and steady state (mean of `rounds` calls) of energy+forces(+stress), peak memory."""
-    first = first_call(model, atoms)
+    return steady_state(model, atoms, rounds, symbol, n_request, first_call(model, atoms))
+
+
+def steady_state(model, atoms: Atoms, rounds: int, symbol, n_request, first) -> dict:
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
