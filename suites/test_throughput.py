@@ -8,7 +8,8 @@ import pytest
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.species import FALLBACK_ELEMENTS
-from mlipcheck.checks.throughput import check_scaling, crystal_of_size, first_call, record, steady_state
+from mlipcheck.checks.throughput import (check_scaling, crystal_of_size, first_call, memory_needed_mb, memory_total_mb,
+                                         record, steady_state)
 from mlipcheck.profiles import load_profile
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.benchmark]
@@ -36,6 +37,10 @@ def test_throughput(model, n_atoms, profile, benchmark, request):
     section = profile.section("throughput")
     symbol = element(model)
     atoms = crystal_of_size(symbol, n_atoms)
+    needed, total = memory_needed_mb(model, symbol, len(atoms)), memory_total_mb()
+    if needed and total and needed > 0.8 * total:  # an out-of-memory kill would end the whole run
+        pytest.skip(f"{len(atoms)} atoms would need ~{needed / 1024:.0f} GB (extrapolated from the smaller "
+                    f"sizes) of {total / 1024:.0f} GB")
     first = first_call(model, atoms)
     benchmark.pedantic(evaluate, args=(model, atoms), rounds=int(section["rounds"]), iterations=1, warmup_rounds=0)
     if benchmark.stats is not None:

@@ -54,6 +54,29 @@ def _peak_mb() -> float | None:
     return None
 
 
+def memory_needed_mb(model, symbol: str, n_atoms: int) -> float | None:
+    """Peak resident memory expected at n_atoms, extrapolated linearly from the sizes already
+    measured (None with fewer than two). CHGNet 0.3.0 grows ~14 MB per atom (E, F and stress by
+    autograd): 2197 Cu atoms would need ~30 GB, and the kernel killed the whole run."""
+    rows = sorted((k[2], v) for k, v in model.cache.items()
+                  if isinstance(k, tuple) and k[:2] == ("throughput", symbol) and v.get("peak_rss_mb"))
+    if len(rows) < 2:
+        return None
+    (n1, r1), (n2, r2) = (rows[-2][1]["atoms"], rows[-2][1]["peak_rss_mb"]), (rows[-1][1]["atoms"], rows[-1][1]["peak_rss_mb"])
+    slope = max((r2 - r1) / max(n2 - n1, 1), 0.0)
+    return r2 + slope * (n_atoms - n2)
+
+
+def memory_total_mb() -> float | None:
+    meminfo = Path("/proc/meminfo")
+    if not meminfo.is_file():
+        return None
+    for line in meminfo.read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / 1024.0
+    return None
+
+
 def first_call(model, atoms: Atoms) -> float:
     """Seconds of the first call on this structure (graph building, compilation, allocation);
     resets the peak-memory mark first, so the size's peak is read after its steady calls."""
@@ -95,7 +118,12 @@ def throughput(model, symbol: str, n_atoms: int, rounds: int) -> dict:
 
 
 def check_scaling(model, symbol: str, section) -> Measurement:
-    rows = [throughput(model, symbol, int(n), int(section["rounds"])) for n in section["sizes"]]
+    rows = []
+    for n in section["sizes"]:
+        needed, total = memory_needed_mb(model, symbol, int(n)), memory_total_mb()
+        if needed and total and needed > 0.8 * total:
+            break  # the sizes that fit in memory (the throughput test says which did not)
+        rows.append(throughput(model, symbol, int(n), int(section["rounds"])))
     n = np.array([r["atoms"] for r in rows], float)
     t = np.array([r["steady_s"] for r in rows], float)
     # the slope over the largest sizes: small systems are dominated by fixed per-call overhead
