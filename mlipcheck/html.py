@@ -163,6 +163,27 @@ def parity_plots(data) -> list[str]:
     return images
 
 
+def throughput_plots(data) -> list[str]:
+    """Time per call and peak memory against the number of atoms, every model on shared axes."""
+    rows = {r["model"]: r["details"] for r in data["results"]
+            if r["check"] == "scaling" and (r.get("details") or {}).get("sizes")}
+    if not rows:
+        return []
+    images = []
+    for key, label in (("steady_s", "time per call (s)"), ("peak_rss_mb", "peak resident memory (MB)")):
+        plt, figure, axis = _figure()
+        for model, d in sorted(rows.items()):
+            points = [(n, v) for n, v in zip(d["sizes"], d.get(key) or []) if v is not None]
+            if points:
+                axis.loglog(*zip(*points), "o-", ms=3, label=model)
+        axis.set_xlabel("atoms")
+        axis.set_ylabel(label)
+        axis.set_title(f"throughput: {label.split(' (')[0]}")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, label))
+    return images
+
+
 def render(data) -> str:
     run, results = data["run"], data["results"]
     counts = Counter(r["outcome"] for r in results)
@@ -224,7 +245,7 @@ def render(data) -> str:
 
     for title, plots in (("Dimer curves", dimer_plots), ("Equations of state", eos_plots),
                          ("Phonons against the reference", phonon_plots),
-                         ("Parity against reference data", parity_plots)):
+                         ("Parity against reference data", parity_plots), ("Throughput", throughput_plots)):
         images = plots(data)
         if images:
             parts.append(f"<h2>{title}</h2><div class='plots'>" + "".join(images) + "</div>")

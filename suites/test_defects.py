@@ -3,7 +3,7 @@ table, surface energies in `full`, and relaxation of the model's own crystals ke
 space group."""
 import pytest
 
-from mlipcheck.checks.defects import check_surface_energies, check_vacancy
+from mlipcheck.checks.defects import check_interstitial, check_surface_energies, check_vacancy
 from mlipcheck.checks.relaxation import check_relaxation
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.defects]
@@ -25,6 +25,13 @@ def test_vacancy_size_convergence(vacancy, verdict):
     if "vacancy_size_convergence" not in vacancy:
         pytest.skip("one supercell size in this profile (repeats); the full profile checks convergence")
     verdict(vacancy["vacancy_size_convergence"])
+
+
+@pytest.mark.model_items("vacancies", "defects")
+def test_interstitial_energy(model, item, profile, verdict):
+    if profile.quick:
+        pytest.skip("interstitials run in the full profile")
+    verdict(check_interstitial(model, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")

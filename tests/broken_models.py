@@ -196,6 +196,23 @@ class SoftMode(Wrapped):
         return pair_term(atoms, pair, cutoff=3.3)
 
 
+class SoftCore(Wrapped):
+    """An attractive well at 1.9 A, far inside Cu's nearest-neighbour distance (2.54 A, where it
+    is 1e-6 eV): crystals do not notice, but an extra atom squeezed between neighbours (1.8 A at
+    the octahedral site) is stabilised, so self-interstitials come out cheap (a core not repulsive
+    enough where training data had no atoms)."""
+
+    depth, width, centre = 2.0, 0.12, 1.9  # eV, A, A
+
+    def extra(self, atoms):
+        def pair(i, j, d, rc):
+            r = np.linalg.norm(d)
+            g = np.exp(-((r - self.centre) ** 2) / (2 * self.width**2))
+            return -self.depth * g, self.depth * g * (r - self.centre) / self.width**2 * d / r
+
+        return pair_term(atoms, pair, cutoff=3.3)
+
+
 class PinnedToLattice(Wrapped):
     """Each atom feels a weak periodic potential fixed in space, with minima on the sites of
     EMT's Cu lattice (period a/2 along x, y, z): the energy is unchanged on the perfect crystal,
@@ -509,6 +526,10 @@ def leaks():
 
 def soft_mode():
     return SoftMode()
+
+
+def soft_core():
+    return SoftCore()
 
 
 def pinned_to_lattice():

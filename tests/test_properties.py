@@ -130,3 +130,14 @@ def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(quick):
     assert good.details["space_group_rattled"] == "P1 (1)"  # the check must find symmetry again
     bad = check_relaxation(broken("soft_mode"), "Cu", cell, section)
     assert not bad.passed and bad.details["space_group_relaxed"] != "Fm-3m (225)"
+
+
+def test_interstitial_must_cost_more_than_a_vacancy(quick):
+    from mlipcheck.checks.defects import check_interstitial
+
+    section = quick.section("defects")
+    cu = vacancy_references()["Cu"]
+    good = check_interstitial(broken("correct"), cu, section)
+    assert good.passed and good.details["E_f_interstitial_eV"] > 3.0, good.describe()  # EMT: 3.9 eV
+    bad = check_interstitial(broken("soft_core"), cu, section)
+    assert not bad.passed and bad.details["E_f_vacancy_eV"] == pytest.approx(good.details["E_f_vacancy_eV"], abs=0.01)
