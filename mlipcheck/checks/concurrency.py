@@ -58,15 +58,20 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
     return verdict("thread_safety", ", ".join(by_name), comparisons, seed, extra={"threads": threads})
 
 
-def resident_mb() -> float | None:
-    """The process's resident memory now (Linux /proc), in MB; None where unavailable."""
-    status = Path("/proc/self/status")
-    if not status.is_file():
+def proc_mb(field: str, path: str = "/proc/self/status") -> float | None:
+    """A kB field of a Linux /proc file (VmRSS, VmHWM; MemTotal in /proc/meminfo) in MB; None
+    where there is no /proc."""
+    source = Path(path)
+    if not source.is_file():
         return None
-    for line in status.read_text().splitlines():
-        if line.startswith("VmRSS:"):
+    for line in source.read_text().splitlines():
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024.0
     return None
+
+
+def resident_mb() -> float | None:
+    return proc_mb("VmRSS")
 
 
 def check_memory_growth(model, case, section, seed=0) -> Measurement | None:

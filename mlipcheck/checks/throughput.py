@@ -19,6 +19,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
+from mlipcheck.checks.concurrency import proc_mb
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.checks.species import small_crystal
@@ -45,13 +46,7 @@ def _reset_peak():
 
 
 def _peak_mb() -> float | None:
-    status = Path("/proc/self/status")
-    if not status.is_file():
-        return None
-    for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024.0
-    return None
+    return proc_mb("VmHWM")
 
 
 def memory_needed_mb(model, symbol: str, n_atoms: int) -> float | None:
@@ -68,13 +63,7 @@ def memory_needed_mb(model, symbol: str, n_atoms: int) -> float | None:
 
 
 def memory_total_mb() -> float | None:
-    meminfo = Path("/proc/meminfo")
-    if not meminfo.is_file():
-        return None
-    for line in meminfo.read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / 1024.0
-    return None
+    return proc_mb("MemTotal", "/proc/meminfo")
 
 
 def first_call(model, atoms: Atoms) -> float:
