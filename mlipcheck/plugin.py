@@ -136,33 +136,14 @@ def pytest_generate_tests(metafunc):
         # Element pairs depend on the model's elements: the model is loaded at collection
         # (once; the `model` fixture reuses it) and each pair is its own test id.
         section = config.mlipcheck_profile.section(metafunc.definition.get_closest_marker("pairs").args[0])
-        params = []
-        for spec in specs:
-            model = loaded_model(config, spec)
-            if isinstance(model, Exception):
-                params.append(pytest.param(spec, None, id=spec.label))
-                continue
-            params += [pytest.param(spec, pair, id=f"{spec.label}-{pair[0]}-{pair[1]}")
-                       for pair in pairs_for(model, section, config.getoption("mlipcheck_seed"))]
-        metafunc.parametrize(["model", "pair"], params or [pytest.param(None, None, marks=no_model[0].marks)],
-                             indirect=["model"], scope="session")
+        seed = config.getoption("mlipcheck_seed")
+        _parametrize_per_model(metafunc, "pair", lambda model: [
+            ("-".join(pair), pair) for pair in pairs_for(model, section, seed)], "element pair")
     elif "item" in metafunc.fixturenames:
-        # Like pairs: which crystals depends on the model's elements.
-        marker = metafunc.definition.get_closest_marker("model_items")
-        kind, section = marker.args
-        params = []
-        for spec in specs:
-            model = loaded_model(config, spec)
-            if isinstance(model, Exception):
-                params.append(pytest.param(spec, None, id=spec.label))
-                continue
-            items = model_items(config, model, kind, config.mlipcheck_profile.section(section))
-            params += [pytest.param(spec, item, id=f"{spec.label}-{name}") for name, item in items]
-            if not items:
-                params.append(pytest.param(spec, None, id=f"{spec.label}-none", marks=pytest.mark.skip(
-                    reason=f"{spec.label}: no {kind} crystal among its declared elements")))
-        metafunc.parametrize(["model", "item"], params or [pytest.param(None, None, marks=no_model[0].marks)],
-                             indirect=["model"], scope="session")
+        # Likewise the crystals of the property suites.
+        kind, section = metafunc.definition.get_closest_marker("model_items").args
+        _parametrize_per_model(metafunc, "item", lambda model: model_items(
+            config, model, kind, config.mlipcheck_profile.section(section)), f"{kind} crystal")
     elif "model" in metafunc.fixturenames:
         params = [pytest.param(s, id=s.label) for s in specs] or no_model
         metafunc.parametrize("model", params, indirect=True, scope="session")
@@ -184,6 +165,25 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("case", [
             pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
             for c in cases], indirect=True)
+
+
+def _parametrize_per_model(metafunc, name, items_for, what):
+    """Parametrize (model, `name`) over items_for(model) -> [(id, item)] of every --model; a model
+    that does not load gets one test id that reports it, one without items a skip."""
+    params = []
+    for spec in metafunc.config.mlipcheck_specs:
+        model = loaded_model(metafunc.config, spec)
+        if isinstance(model, Exception):
+            params.append(pytest.param(spec, None, id=spec.label))
+            continue
+        items = items_for(model)
+        params += [pytest.param(spec, item, id=f"{spec.label}-{item_id}") for item_id, item in items]
+        if not items:
+            params.append(pytest.param(spec, None, id=f"{spec.label}-none", marks=pytest.mark.skip(
+                reason=f"{spec.label}: no {what} among its declared elements")))
+    if not params:
+        params = [pytest.param(None, None, marks=pytest.mark.skip(reason=NO_MODEL))]
+    metafunc.parametrize(["model", name], params, indirect=["model"], scope="session")
 
 
 def model_items(config, model, kind, section) -> list:
