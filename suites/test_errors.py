@@ -24,16 +24,21 @@ def class_predictions(reference_predictions, reference_class):
     return reference_predictions
 
 
+def require(predictions, material_class, quantity):
+    if not any(getattr(r, quantity) is not None for p in predictions for r in p.results
+               if r.material_class == material_class):
+        pytest.skip(f"no reference {quantity.split('_')[0]} in class {material_class}")
+
+
 @pytest.mark.quick
 def test_energy_error(class_predictions, reference_class, errors, seed, verdict):
-    if not any(r.energy_ref is not None for p in class_predictions for r in p.results
-               if r.material_class == reference_class):
-        pytest.skip(f"no reference energies in class {reference_class}")
+    require(class_predictions, reference_class, "energy_ref")
     verdict(check_energy_error(class_predictions, reference_class, errors, seed))
 
 
 @pytest.mark.quick
 def test_force_error(class_predictions, reference_class, errors, seed, verdict):
+    require(class_predictions, reference_class, "forces_ref")
     verdict(check_force_error(class_predictions, reference_class, errors, seed))
 
 
@@ -45,6 +50,7 @@ def test_stress_error(class_predictions, reference_class, errors, seed, verdict)
 
 
 def test_softening(class_predictions, reference_class, errors, seed, verdict):
+    require(class_predictions, reference_class, "forces_ref")
     verdict(check_softening(class_predictions, reference_class, errors, seed))
 
 
