@@ -147,7 +147,7 @@ def parity_plots(data) -> list[str]:
     images = []
     for r in data["results"]:
         d = r.get("details") or {}
-        key, label = (("parity_energy", "E (eV/atom)") if r["check"] == "energy_error" else
+        key, label = (("parity_energy", "E − composition mean (eV/atom)") if r["check"] == "energy_error" else
                       ("parity_forces", "F component (eV/Å)") if r["check"] == "force_error" else (None, None))
         if key is None or not d.get(key):
             continue
