@@ -250,3 +250,17 @@ def test_frames_whose_forces_do_not_sum_to_zero_are_left_out(tmp_path):
     reference = load_reference(tmp_path / "drift.extxyz")
     assert len(reference.frames) == len(frames)
     assert "forces sum to 1 eV/A" in reference.problems[0]
+
+
+def test_uncertainty_and_transferability_without_data_are_not_passes(sections):
+    from mlipcheck.checks.errors import check_uncertainty
+    from mlipcheck.checks.measurement import NotApplicable
+
+    models = [broken("correct"), broken("correct")]
+    same = [_fake([(1.0, 0.0)] * 6), _fake([(1.0, 0.0)] * 6)]  # no spread anywhere: nothing to rank
+    with pytest.raises(NotApplicable, match="same on every frame"):
+        check_uncertainty(models, same, "metal", sections)
+    with pytest.raises(NotApplicable, match="need 4"):
+        check_uncertainty(models, [_fake([(1.0, 0.0)] * 3), _fake([(2.0, 0.0)] * 3)], "metal", sections)
+    with pytest.raises(NotApplicable, match="two classes"):
+        check_transferability(_fake([(1.0, 0.5)] * 3), ["metal"], sections)

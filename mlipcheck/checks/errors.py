@@ -23,7 +23,7 @@ import numpy as np
 from ase.units import GPa
 
 from mlipcheck.checks.evaluate import evaluate_many
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.measurement import Measurement, NotApplicable
 from mlipcheck.errors import ModelCallError
 from mlipcheck.structures.reference_sets import ReferenceDataError, ReferenceSet
 
@@ -360,8 +360,7 @@ def check_transferability(predictions, classes, section) -> Measurement:
     relative = {c: v["relative_force_error"] for c, v in summary.items() if "relative_force_error" in v}
     limit = float(section["max_transferability_ratio"])
     if len(relative) < 2:
-        return Measurement("transferability", "fewer than two classes with forces", 0.0, "", limit, True,
-                           case="all classes", details={"classes": summary})
+        raise NotApplicable(f"transferability needs two classes with reference forces, got {sorted(relative)}")
     best = min(relative, key=relative.get)
     ratios = {c: v / relative[best] if relative[best] > 0 else np.inf for c, v in relative.items()}
     worst = max(ratios, key=ratios.get)
@@ -391,13 +390,13 @@ def check_uncertainty(models, predictions_by_model, material_class, section, see
         error.append(float(np.abs(mean - frames[0].forces_ref).mean()))
     minimum = float(section["min_uncertainty_spearman"])
     if len(spread) < 4:
-        return Measurement("uncertainty", "fewer than 4 frames all models evaluate", 0.0, "", minimum, True,
-                           case=material_class, details={"frames": len(spread)})
+        raise NotApplicable(f"{material_class}: {len(spread)} frames that every model evaluates (need 4)")
+    if np.ptp(spread) == 0 or np.ptp(error) == 0:  # Spearman is undefined: nothing to rank
+        raise NotApplicable(f"{material_class}: committee spread or error is the same on every frame")
     rho = float(spearmanr(spread, error)[0])
     fraction = float(section["flag_fraction"])
     flagged = np.argsort(spread)[::-1][:max(1, int(round(fraction * len(spread))))]
     captured = float(np.sum(np.array(error)[flagged]) / np.sum(error)) if np.sum(error) > 0 else None
-    rho = rho if np.isfinite(rho) else 0.0
     return Measurement("uncertainty", "Spearman(committee force spread, force error) over frames", rho, "",
                        minimum, bool(rho >= minimum), case=material_class,
                        details={"frames": len(spread), "models": " ".join(m.label for m in models),

@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from ase import Atoms
 
 
+class NotApplicable(Exception):
+    """A check that has nothing to judge here (the suite skips with this reason): never a pass."""
+
+
 @dataclass
 class Measurement:
     check: str  # e.g. "rotation"
