@@ -188,7 +188,7 @@ def _parametrize_per_model(metafunc, name, items_for, what):
 
 def model_items(config, model, kind, section) -> list:
     """(id, item) pairs of a property suite for one model; a bad --eos-reference is a usage error."""
-    from mlipcheck.structures import crystals
+    from mlipcheck.checks import crystals
 
     seed = config.getoption("mlipcheck_seed")
     try:

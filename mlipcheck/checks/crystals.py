@@ -1,6 +1,6 @@
-"""Crystals the property suites run on, per model: the ground-state crystals of its declared
-elements (from the Delta test's WIEN2k set in ASE), simple binaries of them, tabulated vacancy
-energies. Each list is sampled with the seed to the profile's `max_elements` (0: all)."""
+"""Crystals the property suites run on, per model (as dimers.pairs_for picks pairs): the
+ground-state crystals of its declared elements (from the Delta test's WIEN2k set in ASE), simple
+binaries of them, tabulated vacancy energies. Each list is sampled with the seed to the profile's `max_elements` (0: all)."""
 from __future__ import annotations
 
 from ase import Atoms
