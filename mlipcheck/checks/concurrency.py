@@ -88,19 +88,28 @@ def check_memory_growth(model, case, section, seed=0) -> Measurement | None:
     if not tracing:
         tracemalloc.start()
     try:
-        before, traced_before = resident_mb(), tracemalloc.get_traced_memory()[0]
         calls = int(section["calls"])
+        rss, traced = [], []
         for _ in range(calls):
             evaluate(model, case.atoms)
-        rss_growth = resident_mb() - before
-        traced_growth = (tracemalloc.get_traced_memory()[0] - traced_before) / 2**20
+            rss.append(resident_mb())
+            traced.append(tracemalloc.get_traced_memory()[0] / 2**20)
     finally:
         if not tracing:
             tracemalloc.stop()
+    # A leak grows at the same rate through all calls; an allocator settling in steps after the
+    # first calls does not (CHGNet once grew 23 MB of resident memory over 20 calls with 0.05 MB
+    # of Python allocations; other runs: under 16). So the growth over the second half of the
+    # calls, doubled, is what is judged; the growth over all calls is reported beside it.
+    half = calls // 2
+    rss_growth = 2 * (rss[-1] - rss[half - 1])
+    traced_growth = 2 * (traced[-1] - traced[half - 1])
+    before = rss[0]
     growth = max(rss_growth, traced_growth)
     allowance = float(section["max_growth_mb"])
-    return Measurement("memory_growth", f"memory kept over {calls} repeated calls", growth, "MB",
+    return Measurement("memory_growth", f"memory kept over {calls} repeated calls (2 x the second half's)", growth, "MB",
                        allowance, bool(growth <= allowance), case=case.name,
                        details={"resident_growth_mb": rss_growth, "python_traced_growth_mb": traced_growth,
-                                "resident_mb_before": before, "per_call_kb": 1024 * growth / calls},
+                                "resident_growth_all_calls_mb": rss[-1] - rss[0], "resident_mb_first": before,
+                                "per_call_kb": 1024 * growth / calls},
                        atoms=None if growth <= allowance else case.atoms, seed=seed)
