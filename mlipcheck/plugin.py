@@ -28,6 +28,7 @@ import pytest
 from mlipcheck import report as report_module
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.dimers import pairs_for
+from mlipcheck.checks.measurement import NotApplicable
 from mlipcheck.errors import MlipcheckError, ModelCallError
 from mlipcheck.profiles import load_profile
 from mlipcheck.structures import cases_for
@@ -357,6 +358,15 @@ def reproduction(model, path) -> str:
 
 def _seconds_in_models(config) -> float:
     return sum(m.call_seconds for m in config.stash[MODELS_KEY].values() if not isinstance(m, Exception))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    # A check with nothing to judge here raises NotApplicable: a skip with its reason, never a pass.
+    try:
+        return (yield)
+    except NotApplicable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.hookimpl(hookwrapper=True)

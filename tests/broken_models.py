@@ -411,6 +411,39 @@ class ShortRangeHole(Wrapped):
         return pair_term(atoms, pair, cutoff=2.5)
 
 
+class LowWallHole(ShortRangeHole):
+    """A hole behind a wall lower than any profile's ceiling: the well (-1000 eV, narrow power-8
+    edge at 1.4 A) overtakes EMT's Cu-Cu repulsion at 1.7 A, where the wall has risen only to
+    -0.2 eV; an MD pair that climbs there falls in. (ShortRangeHole's hole lies behind a ~20 eV
+    wall, outside the judged region.)"""
+
+    depth, width, power = 1000.0, 1.4, 8
+
+
+class WigglyCore(Wrapped):
+    """Correct, and hard on finite differences: a conservative ripple of 0.1 meV with a 2 mA
+    period on Cu-Cu pairs between 1.75 and 2.0 A (exact forces). A central difference at the
+    profiles' 1 mA step sees none of its 0.3 eV/A force (sin(pi) = 0); halving the step
+    resolves it. Stands for a real model's steep, wiggly core (CHGNet's V-V at 0.45 A)."""
+
+    amplitude, period, low, high = 1e-4, 2e-3, 1.75, 2.0
+
+    def extra(self, atoms):
+        k = 2 * np.pi / self.period
+
+        def pair(i, j, d, rc):
+            r = np.linalg.norm(d)
+            if not self.low < r < self.high:
+                return 0.0, np.zeros(3)
+            x = np.pi * (r - self.low) / (self.high - self.low)  # a sin^2 window, zero at both ends
+            w, dw = np.sin(x) ** 2, np.sin(2 * x) * np.pi / (self.high - self.low)
+            e = self.amplitude * w * np.sin(k * r)
+            de = self.amplitude * (dw * np.sin(k * r) + w * k * np.cos(k * r))
+            return e, de * d / r
+
+        return pair_term(atoms, pair, cutoff=self.high)
+
+
 class CollapsesWhenHot(ShortRangeHole):
     """A well just inside the Cu-Cu nearest-neighbour distance (2 eV at 2.2 A, 2 meV at 2.55 A):
     a crystal near equilibrium looks fine; at 2500 K atoms fall in and collapse."""
@@ -590,6 +623,14 @@ def flat_silver():
 
 def short_range_hole():
     return ShortRangeHole()
+
+
+def wiggly_core():
+    return WigglyCore()
+
+
+def low_wall_hole():
+    return LowWallHole()
 
 
 def collapses_when_hot():

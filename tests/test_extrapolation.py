@@ -9,18 +9,26 @@ from mlipcheck.checks.dimers import (DimerCurve, arena_metrics, check_dimer_cont
                                      check_dimer_finite, check_dimer_force_flips, check_dimer_forces,
                                      check_dimer_repulsion, dimer_curve, force_flips)
 from mlipcheck.checks.dynamics import check_md_stability, check_nve_drift
+from mlipcheck.checks.measurement import NotApplicable
 from mlipcheck.checks.extrapolation import check_compression, check_crazy_cubes, check_generated_cubes
 from mlipcheck.structures import all_cases
 
 CU = next(c for c in all_cases() if c.name == "Cu_fcc")
 
 
+def applicable(check, *args):
+    try:
+        return check(*args)
+    except NotApplicable:
+        return None
+
+
 def dimer_verdicts(model, pair, section):
     curve = dimer_curve(model, *pair, section)
     return {
         "finite": check_dimer_finite(curve, section),
-        "continuity": check_dimer_continuity(curve, section, model.dtype) if len(curve.r) > 8 else None,
-        "forces": check_dimer_forces(model, curve, section) if len(curve.r) > 8 else None,
+        "continuity": applicable(check_dimer_continuity, curve, section, model.dtype),
+        "forces": applicable(check_dimer_forces, model, curve, section),
         "force_flips": check_dimer_force_flips(curve, section),
         "repulsion": check_dimer_repulsion(curve, section),
         "dissociation": check_dimer_dissociation(curve, section, model.dtype),
@@ -35,7 +43,7 @@ def test_emt_dimers_pass_every_verdict(pair, quick):
 
 @pytest.mark.parametrize("model_name, failing", [
     ("hard_cutoff", {"continuity"}),  # 3 meV per pair at 4 A, forces blind to it
-    ("short_range_hole", {"repulsion"}),
+    ("low_wall_hole", {"repulsion"}),
     ("nan_under_compression", {"finite"}),
     ("inconsistent_forces", {"forces"}),
 ])
@@ -134,3 +142,66 @@ def test_committee_spread_grows_far_from_equilibrium(quick):
 
     gated = Section("committee", dict(section.values, max_extrapolation_spread=0.5), quick)
     assert not check_committee([broken("correct", elements="Cu"), broken("short_range_hole", elements="Cu")], gated).passed
+
+
+def with_values(profile, section, **values):
+    """A profile section with some values replaced."""
+    from mlipcheck.profiles import Section
+
+    return Section(section, {**profile.section(section).values, **values}, profile)
+
+
+def test_wiggly_but_conservative_dimer_passes_once_the_difference_converges(quick):
+    """A correct model whose force ripple a fixed step cannot resolve: the fixed-step estimate
+    (no halving) fails it; the converged one passes it; a 2 % force slip on the same model fails."""
+    from mlipcheck.checks.finite_difference import converged_derivative
+
+    section = with_values(quick, "dimers", force_points=120)
+    model = broken("wiggly_core", elements="Cu")
+    curve = dimer_curve(model, "Cu", "Cu", section)
+    result = check_dimer_forces(model, curve, section)
+    assert result.passed, result.describe()
+    assert result.details["smallest_step_A"] < 1e-3 / 2  # it had to halve
+    # The old fixed steps (h, h/2 and Richardson) at a ripple point: off by more than the tolerance.
+    from mlipcheck.checks.dimers import dimer
+    from mlipcheck.checks.evaluate import evaluate
+
+    r = 1.876  # a crest of the ripple's force (r / period is whole)
+    exact = -evaluate(model, dimer("Cu", "Cu", r)).forces[1, 0]  # dE/dr: the second atom sits at +r along x
+    fixed = converged_derivative(lambda d: evaluate(model, dimer("Cu", "Cu", r + d)).energy, 1e-3,
+                                 lambda h: 0.0, max_halvings=1)
+    converged = converged_derivative(lambda d: evaluate(model, dimer("Cu", "Cu", r + d)).energy, 1e-3,
+                                     lambda h: 0.015)
+    assert abs(fixed.value - exact) > 0.03 and not fixed.converged
+    assert abs(converged.value - exact) < 0.015 and converged.converged
+
+
+def test_dimer_defects_deep_behind_the_wall_are_notes_not_failures(quick):
+    """ShortRangeHole's -1000 eV well lies behind a ~20 eV wall: reported, not failed (quick's
+    ceiling is 3 eV); LowWallHole's lies in front of a wall below the ceiling: a failure."""
+    section = quick.section("dimers")
+    deep = check_dimer_repulsion(dimer_curve(broken("short_range_hole", elements="Cu"), "Cu", "Cu", section), section)
+    assert deep.passed and "hole at r = " in deep.details["note"]
+    low = check_dimer_repulsion(dimer_curve(broken("low_wall_hole", elements="Cu"), "Cu", "Cu", section), section)
+    assert not low.passed and "no repulsive wall" in low.metric
+
+
+def synthetic_curve(energy, r, cutoff=5.0):
+    force = -np.gradient(energy, r)
+    return DimerCurve("Cu-Cu", r, energy, force, 0.0, cutoff)
+
+
+def test_flips_and_jumps_count_inside_the_judged_region_only(quick):
+    """A Morse curve with a jump and force wiggles 10 eV up the wall: outside the region, reported;
+    the same jump at 1 eV: a failure."""
+    section = quick.section("dimers")
+    r = np.arange(0.3, 6.0, 0.01)
+    smooth = morse(r, depth=2.0, a=1.5, r0=2.2)
+    high = smooth + np.where(r < r[np.argmin(np.abs(smooth - 10.0))], 0.5, 0.0)  # a step where E ~ 10 eV
+    result = check_dimer_continuity(synthetic_curve(high, r), section)
+    assert result.passed and result.details["jump_inside_region_eV"] > 0.4
+    low = smooth + np.where(r < r[np.argmin(np.abs(np.where(r < 2.2, smooth, 99) - 1.0))], 0.5, 0.0)
+    assert not check_dimer_continuity(synthetic_curve(low, r), section).passed
+    wiggly = smooth + np.where(smooth > 8.0, 3.0 * np.sin(r * 60), 0.0)
+    flips = check_dimer_force_flips(synthetic_curve(wiggly, r), section)
+    assert flips.passed and flips.details["flips_whole_curve"] > 2

@@ -15,7 +15,8 @@ from ase.data import atomic_numbers, covalent_radii, vdw_radii
 from scipy.stats import spearmanr
 
 from mlipcheck.checks.evaluate import evaluate, evaluate_many
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.finite_difference import converged_derivative
+from mlipcheck.checks.measurement import Measurement, NotApplicable
 from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.errors import ModelCallError
 
@@ -95,14 +96,32 @@ def check_dimer_finite(curve: DimerCurve, section) -> Measurement:
     return m
 
 
+def judged_region(curve: DimerCurve, section) -> int:
+    """Index of the innermost distance judged: scanning inward from the cutoff, the first point
+    where the energy has risen `judged_ceiling` eV above the dissociation limit. Inside it no
+    simulation of this profile goes (its MD temperatures and compressions, with margin), so a
+    hole, jump or flip there is reported, not failed. 0 when the energy never rises that far
+    (the repulsion check fails that)."""
+    ceiling = float(section["judged_ceiling"])
+    above = np.flatnonzero(curve.relative >= ceiling)
+    return int(above[-1]) if len(above) else 0
+
+
+def _region_details(curve: DimerCurve, start: int) -> dict:
+    return {"judged_from_A": float(curve.r[start]), "judged_to_A": float(curve.r[-1])}
+
+
 def check_dimer_continuity(curve: DimerCurve, section, dtype="float64") -> Measurement:
-    """No energy jump beyond the curve's local smoothness. A step of height d in E leaves third
-    differences d, -2d, d (alternating signs); a smooth curve, however steep, has third
-    differences of one sign locally. The jump is min(|d3[k-1]|, |d3[k]|/2, |d3[k+1]|) where
-    the signs alternate, less `smoothness_factor` times the neighbourhood's median |d3|."""
+    """No energy jump beyond the curve's local smoothness, within the judged region. A step of
+    height d in E leaves third differences d, -2d, d (alternating signs); a smooth curve,
+    however steep, has third differences of one sign locally. The jump is
+    min(|d3[k-1]|, |d3[k]|/2, |d3[k+1]|) where the signs alternate, less `smoothness_factor`
+    times the neighbourhood's median |d3|. Jumps closer in than the region are reported."""
     d3 = np.diff(curve.energy, 3)
-    if len(d3) < 8:
-        return _measure("dimer_continuity", curve, "energy jump", 0, "eV", 0, note="curve too short")
+    start = judged_region(curve, section)
+    if len(d3) - start < 8:
+        raise NotApplicable(f"{curve.pair}: fewer than 8 points in the judged region "
+                            f"(r >= {curve.r[start]:.2f} A)")
     window = int(section["smoothness_window"])
     size = np.abs(d3)
     jumps = np.zeros(len(d3))
@@ -112,68 +131,97 @@ def check_dimer_continuity(curve: DimerCurve, section, dtype="float64") -> Measu
             local = float(np.median(around)) if len(around) else 0.0
             height = min(size[k - 1], size[k] / 2, size[k + 1])
             jumps[k] = max(height - float(section["smoothness_factor"]) * local, 0.0)
-    worst = int(np.argmax(jumps))
-    noise = float(section.tolerance("jump", dtype, _energy_scale(np.abs(curve.energy).max(), section)))
+    inside = jumps[start:]
+    worst = start + int(np.argmax(inside))
+    details = _region_details(curve, start)
+    if start > 0:
+        outside = int(np.argmax(jumps[:start]))
+        details.update(jump_inside_region_eV=float(jumps[outside]), jump_inside_region_at_A=float(curve.r[outside + 1]))
+    noise = float(section.tolerance("jump", dtype, _energy_scale(np.abs(curve.energy[start:]).max(), section)))
     return _measure("dimer_continuity", curve, f"energy jump beyond local smoothness near r = "
                     f"{curve.r[worst + 1]:.3f} A", jumps[worst], "eV", noise,
-                    r_at=float(curve.r[worst + 1]), arena=arena_metrics(curve))
+                    r_at=float(curve.r[worst + 1]), arena=arena_metrics(curve), **details)
 
 
 def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
-    """Forces along the bond are -dE/dr, at `force_points` distances spread over the curve, by
-    Richardson-extrapolated central differences (steps h, h/2). Pointwise, not by integrating
-    along the grid: real models' short-range curves vary faster than any affordable grid
-    (CHGNet's Fe-Fe force changes by 7 eV/A within 4 mA near 0.8 A while matching -dE/dr)."""
+    """Forces along the bond are -dE/dr, at `force_points` distances spread over the judged
+    region, by central differences shown to have converged (finite_difference.py). Pointwise, not
+    by integrating along the grid: real models' short-range curves vary faster than any
+    affordable grid (CHGNet's Fe-Fe force changes by 7 eV/A within 4 mA near 0.8 A while
+    matching -dE/dr). A point where no step converges is left out and counted."""
     a, b = curve.pair.split("-")
     box = max(14.0, 2 * (curve.r[-1] + curve.cutoff))
     h = float(section.per_dtype("force_step", model.dtype))
-    indices = np.unique(np.linspace(0, len(curve.r) - 1, int(section["force_points"])).astype(int))
-    worst = (-np.inf, 0.0, 0.0, 0.0)
+    start = judged_region(curve, section)
+    indices = np.unique(np.linspace(start, len(curve.r) - 1, int(section["force_points"])).astype(int))
+    worst, unresolved, smallest_step = None, [], h
     for i in indices:
-        r = float(curve.r[i])
-        derivative = {}
-        for step in (h, h / 2):
-            plus = evaluate(model, dimer(a, b, r + step, box=box), stress=False).energy
-            minus = evaluate(model, dimer(a, b, r - step, box=box), stress=False).energy
-            derivative[step] = -(plus - minus) / (2 * step)
-        estimate = (4 * derivative[h / 2] - derivative[h]) / 3
-        error = abs(curve.force[i] - estimate)
-        tolerance = (float(section["force_rel"]) * abs(curve.force[i])
-                     + section.tolerance("force", model.dtype, _energy_scale(curve.energy[i], section) / h))
-        if error - tolerance > worst[0] - worst[3]:
-            worst = (error, r, float(curve.force[i]), tolerance)
-    error, r, force, tolerance = worst
+        r, force = float(curve.r[i]), float(curve.force[i])
+
+        def energy_at(delta, r=r):
+            return evaluate(model, dimer(a, b, r + delta, box=box), stress=False).energy
+
+        def tolerance(step, i=i, force=force):
+            return (float(section["force_rel"]) * abs(force)
+                    + section.tolerance("force", model.dtype, _energy_scale(curve.energy[i], section) / step))
+
+        derivative = converged_derivative(energy_at, h, tolerance)
+        smallest_step = min(smallest_step, derivative.step)
+        if not derivative.converged:
+            unresolved.append(round(r, 4))
+            continue
+        error = abs(force + derivative.value)
+        allowed = tolerance(derivative.step)
+        if worst is None or error - allowed > worst[0] - worst[3]:
+            worst = (error, r, force, allowed, derivative.step)
+    details = {"points": len(indices), "unresolved_points": len(unresolved), "unresolved_at_A": unresolved[:10],
+               "smallest_step_A": smallest_step, **_region_details(curve, start),
+               "conservation_deviation": arena_metrics(curve)["conservation_deviation"]}
+    if worst is None:
+        raise NotApplicable(f"{curve.pair}: no finite difference converged at any of {len(indices)} distances "
+                            f"(a discontinuous or noisy curve: see the continuity check)")
+    error, r, force, tolerance, step = worst
     return _measure("dimer_forces", curve, f"|F + dE/dr| at r = {r:.3f} A (F = {force:.4g} eV/A)", error, "eV/A",
-                    tolerance, r_at=r, points=len(indices), step_A=h,
-                    conservation_deviation=arena_metrics(curve)["conservation_deviation"])
+                    tolerance, r_at=r, step_A=step, **details)
 
 
 def check_dimer_force_flips(curve: DimerCurve, section) -> Measurement:
-    flips = force_flips(curve.force)
+    """Sign changes of the bond force within the judged region (MLIP Arena's ideal is one)."""
+    start = judged_region(curve, section)
+    flips = force_flips(curve.force[start:])
     return _measure("dimer_force_flips", curve, "sign changes of the bond force (|F| > 0.01 eV/A)",
-                    flips, "flips", float(section["max_force_flips"]), ideal=1)
+                    flips, "flips", float(section["max_force_flips"]), ideal=1,
+                    flips_whole_curve=force_flips(curve.force), **_region_details(curve, start))
 
 
 def check_dimer_repulsion(curve: DimerCurve, section) -> Measurement:
-    """A repulsive wall without a hole: the curve's minimum is not at unphysically short range,
-    and the energy rises by at least `wall_height` from the minimum to the shortest distance."""
+    """A repulsive wall without a hole: scanning inward from the cutoff, the energy rises
+    `judged_ceiling` eV above the dissociation limit (else: no wall), and the lowest point in
+    front of that wall is not at unphysically short range (else: a hole). A hole behind a wall
+    higher than the ceiling is where no simulation goes: reported, not failed."""
     a, b = curve.pair.split("-")
     bond = bond_length(a, b)
     relative = curve.relative
-    i_min = int(np.argmin(relative))
+    ceiling = float(section["judged_ceiling"])
+    start = judged_region(curve, section)
+    i_min = start + int(np.argmin(relative[start:]))
     r_min, e_min = float(curve.r[i_min]), float(relative[i_min])
     hole_limit = float(section["hole_fraction"]) * bond
-    wall = float(relative[0] - e_min)
-    details = {"r_min_A": r_min, "E_min_eV": e_min, "wall_eV": wall, "bond_length_A": bond,
-               "spearman_repulsive": arena_metrics(curve)["spearman_repulsive"]}
-    if r_min < hole_limit:
-        return _measure("dimer_repulsion", curve, f"minimum at r = {r_min:.2f} A, inside "
-                        f"{section['hole_fraction']} x bond length (a hole)", hole_limit - r_min, "A", 0.0,
-                        r_at=r_min, **details)
-    needed = float(section["wall_height"])
-    return _measure("dimer_repulsion", curve, f"wall height missing at r = {curve.r[0]:.2f} A "
-                    f"(E - E_min below {needed:g} eV)", max(needed - wall, 0.0), "eV", 0.0,
-                    r_at=float(curve.r[0]), **details)
+    details = {"r_min_A": r_min, "E_min_eV": e_min, "bond_length_A": bond, "ceiling_eV": ceiling,
+               "spearman_repulsive": arena_metrics(curve)["spearman_repulsive"], **_region_details(curve, start)}
+    i_deepest = int(np.argmin(relative))
+    if i_deepest < start and float(curve.r[i_deepest]) < hole_limit:
+        details["note"] = (f"a hole at r = {curve.r[i_deepest]:.2f} A ({relative[i_deepest]:.3g} eV) behind a wall "
+                           f"higher than {ceiling:g} eV: outside the judged region")
+    if relative[start] < ceiling:
+        highest = int(np.argmax(relative))
+        return _measure("dimer_repulsion", curve, f"no repulsive wall: the energy never rises {ceiling:g} eV above "
+                        f"the separated atoms down to r = {curve.r[0]:.2f} A (highest {relative[highest]:.3g} eV "
+                        f"at r = {curve.r[highest]:.2f} A); missing", ceiling - float(relative[highest]), "eV", 0.0,
+                        r_at=float(curve.r[0]), **details)
+    return _measure("dimer_repulsion", curve, f"minimum at r = {r_min:.2f} A in front of the wall; inside "
+                    f"{section['hole_fraction']} x bond length by", max(hole_limit - r_min, 0.0), "A", 0.0,
+                    r_at=r_min, **details)
 
 
 def check_dimer_dissociation(curve: DimerCurve, section, dtype="float64") -> Measurement:
