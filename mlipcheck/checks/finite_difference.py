@@ -21,8 +21,8 @@ MAX_HALVINGS = 6  # h0 / 64 at most: 2 mA -> 0.03 mA, still 100x float32's posit
 
 @dataclass
 class Derivative:
-    value: float  # the last (converged) Richardson estimate of dE/dx
-    step: float  # the smallest step used
+    value: float  # the last Richardson estimate of dE/dx
+    step: float  # its step h (it combines D(h) and D(h/2)); its rounding noise is tolerance(h)
     converged: bool
     disagreement: float  # |difference of the last two estimates|
     tolerance: float  # tolerance(step): what the two had to agree within
@@ -36,19 +36,19 @@ def central(energy_at: Callable[[float], float], h: float) -> float:
 
 def converged_derivative(energy_at: Callable[[float], float], h0: float, tolerance: Callable[[float], float],
                          max_halvings: int = MAX_HALVINGS) -> Derivative:
-    """dE/dx at 0 from `energy_at(delta)`. Converged when D(h) and D(h/2) agree within
-    tolerance(h/2) (the plain differences already agree: the usual case, 4 evaluations), or
-    later when successive Richardson estimates do."""
-    steps = [h0, h0 / 2]
-    differences = [central(energy_at, h) for h in steps]
-    previous = differences[0]
-    estimate = (4 * differences[1] - differences[0]) / 3
-    while True:
-        disagreement = abs(differences[-1] - differences[-2]) if len(steps) == 2 else abs(estimate - previous)
-        allowed = tolerance(steps[-1])
-        if disagreement <= allowed or len(steps) > max_halvings:
-            return Derivative(estimate, steps[-1], bool(disagreement <= allowed), disagreement, allowed,
-                              2 * len(steps))
-        steps.append(steps[-1] / 2)
-        differences.append(central(energy_at, steps[-1]))
-        previous, estimate = estimate, (4 * differences[-1] - differences[-2]) / 3
+    """dE/dx at 0 from `energy_at(delta)`. The estimate at step h is R(h) = (4 D(h/2) - D(h)) / 3.
+    Converged at h0 when D(h0) and D(h0/2) agree within tolerance(h0) (the usual case: 4
+    evaluations, and the same tolerance a fixed-step check had); else at the first h where
+    R(h) and R(2h) agree within tolerance(h)."""
+    h = h0
+    coarse, fine = central(energy_at, h), central(energy_at, h / 2)
+    estimate = (4 * fine - coarse) / 3
+    disagreement = abs(fine - coarse)
+    evaluations = 4
+    while disagreement > tolerance(h) and h > h0 / 2**max_halvings:
+        h /= 2
+        coarse, fine = fine, central(energy_at, h / 2)
+        evaluations += 2
+        previous, estimate = estimate, (4 * fine - coarse) / 3
+        disagreement = abs(estimate - previous)
+    return Derivative(estimate, h, bool(disagreement <= tolerance(h)), disagreement, tolerance(h), evaluations)
