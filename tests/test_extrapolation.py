@@ -199,7 +199,7 @@ def test_flips_and_jumps_count_inside_the_judged_region_only(quick):
     smooth = morse(r, depth=2.0, a=1.5, r0=2.2)
     high = smooth + np.where(r < r[np.argmin(np.abs(smooth - 10.0))], 0.5, 0.0)  # a step where E ~ 10 eV
     result = check_dimer_continuity(synthetic_curve(high, r), section)
-    assert result.passed and result.details["jump_inside_region_eV"] > 0.4
+    assert result.passed and result.details["jump_behind_wall_eV"] > 0.4
     low = smooth + np.where(r < r[np.argmin(np.abs(np.where(r < 2.2, smooth, 99) - 1.0))], 0.5, 0.0)
     assert not check_dimer_continuity(synthetic_curve(low, r), section).passed
     wiggly = smooth + np.where(smooth > 8.0, 3.0 * np.sin(r * 60), 0.0)

@@ -44,15 +44,21 @@ def test_tiny_mace_passes_conformance_and_has_no_repulsive_wall(pytester):
 
 
 @needs("chgnet")
-def test_chgnet_passes_conformance_and_fails_only_short_range_dimers(pytester):
-    """CHGNet passes every conformance test. Its dimer curves deep inside the core are its real
-    weakness: the quick profile's sampled elements (Nd, Hg with seed 0) have a minimum at 0.35 A
-    (a hole), several force sign changes and an erratic energy below ~0.5 A."""
+def test_chgnet_passes_conformance_and_fails_only_where_its_dimer_is_wrong(pytester):
+    """CHGNet passes every conformance test. Of the quick profile's sampled dimers (Nd, Hg with
+    seed 0), judged where a simulation goes (up to 3 eV above the separated atoms), one fails:
+    Nd-Nd changes force sign 3 times there (a spurious minimum at 1.95 A, -1.1 eV, in front of
+    its 2.6 A well). Nd's hole at 0.35 A and Hg's 1.35 eV jump at 0.6 A lie behind walls higher
+    than the ceiling: reported in the details, not failed."""
     result, counts = run_quick(pytester, "chgnet")
     failed = failures(result)
     assert counts.get("passed", 0) >= 60, result.stdout.str()[-3000:]
-    assert failed and all("test_dimers.py" in line for line in failed), "\n".join(failed)
-    assert "(a hole)" in result.stdout.str()
+    assert [line.split("::")[-1] for line in failed] == ["test_dimer_force_flips[chgnet-Nd-Nd]"], failed
+    import json
+
+    results = json.loads((pytester.path / "report" / "report.json").read_text())["results"]
+    walls = {r["case"]: r["details"] for r in results if r["check"] == "dimer_repulsive_wall"}
+    assert "hole at r = 0.35 A" in walls["Nd-Nd dimer"]["note"]
 
 
 @pytest.mark.slow

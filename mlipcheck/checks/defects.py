@@ -117,8 +117,8 @@ def check_interstitial(model, reference: VacancyReference, section) -> Measureme
     e_int, structure = interstitial_energy(model, cell, n, section)
     e_vac = check_vacancy(model, reference, section)["vacancy_energy"].details[f"E_f_{n}x{n}x{n}_eV"]
     margin = e_int - e_vac
-    return Measurement("interstitial_energy", "E_f(interstitial) - E_f(vacancy), must be > 0", margin, "eV", 0.0,
-                       bool(margin > 0), case=reference.element,
+    return Measurement("interstitial_energy", "E_f(interstitial) - E_f(vacancy)", margin, "eV", 0.0,
+                       bool(margin > 0), case=reference.element, relation=">",
                        details={"E_f_interstitial_eV": e_int, "E_f_vacancy_eV": e_vac, "atoms": len(structure)},
                        atoms=None if margin > 0 else structure)
 
@@ -142,7 +142,11 @@ def check_surface_energies(model, element: str, structure: str, section) -> Meas
     layers = int(section["slab_layers"])
     g111 = surface_energy(model, cell, (1, 1, 1), layers, section)
     g100 = surface_energy(model, cell, (1, 0, 0), layers, section)
-    ratio = g111 / g100 if g100 > 0 else float("inf")
-    passed = g111 > 0 and g100 > 0 and ratio < 1.0
-    return Measurement("surface_energy", "gamma(111) / gamma(100), both must be > 0", ratio, "", 1.0, bool(passed),
-                       case=element, details={"gamma_111_J_m2": g111, "gamma_100_J_m2": g100})
+    details = {"gamma_111_J_m2": g111, "gamma_100_J_m2": g100}
+    for facet, gamma in (("111", g111), ("100", g100)):
+        if not gamma > 0:
+            return Measurement("surface_energy", f"gamma({facet})", gamma, "J/m^2", 0.0, False, case=element,
+                               details=details, relation=">")
+    ratio = g111 / g100
+    return Measurement("surface_energy", "gamma(111) / gamma(100) (both > 0)", ratio, "", 1.0, bool(ratio < 1.0),
+                       case=element, details=details, relation="<")

@@ -136,7 +136,7 @@ def check_dimer_continuity(curve: DimerCurve, section, dtype="float64") -> Measu
     details = _region_details(curve, start)
     if start > 0:
         outside = int(np.argmax(jumps[:start]))
-        details.update(jump_inside_region_eV=float(jumps[outside]), jump_inside_region_at_A=float(curve.r[outside + 1]))
+        details.update(jump_behind_wall_eV=float(jumps[outside]), jump_behind_wall_at_A=float(curve.r[outside + 1]))
     noise = float(section.tolerance("jump", dtype, _energy_scale(np.abs(curve.energy[start:]).max(), section)))
     return _measure("dimer_continuity", curve, f"energy jump beyond local smoothness near r = "
                     f"{curve.r[worst + 1]:.3f} A", jumps[worst], "eV", noise,
