@@ -180,6 +180,38 @@ class Leaks(Wrapped):
         Leaks.kept.append(np.ones(2 ** 18))
 
 
+class LeaksNative(Wrapped):
+    """Leaks 1 MB of C memory per call (malloc without free, as a C extension that forgets a
+    buffer): invisible to tracemalloc, seen by malloc's own statistics."""
+
+    def __init__(self, **kwargs):
+        import ctypes
+
+        super().__init__(**kwargs)
+        self.libc = ctypes.CDLL("libc.so.6")
+        self.libc.malloc.restype = ctypes.c_void_p
+        self.memset = ctypes.memset
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.memset(self.libc.malloc(2**20), 1, 2**20)  # touched, so resident too
+
+
+class LazyBuffer(Wrapped):
+    """Correct: allocates a 40 MB work buffer once, on its 8th call, and keeps it (a lazily built
+    table, a JIT cache). A one-time allocation, not a leak: memory does not keep growing."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.calls, self.buffer = 0, None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.calls += 1
+        if self.calls == 8:
+            self.buffer = np.ones(5 * 2**20)
+
+
 class SoftMode(Wrapped):
     """A Gaussian bump centred on the Cu nearest-neighbour distance: no force at the ideal bond
     length (the crystal keeps its structure and lattice) but negative curvature along every
@@ -659,6 +691,14 @@ def nan_forces():
 
 def wrong_shape():
     return WrongShape()
+
+
+def leaks_native():
+    return LeaksNative()
+
+
+def lazy_buffer():
+    return LazyBuffer()
 
 
 def hangs():
