@@ -170,7 +170,8 @@ def throughput_plots(data) -> list[str]:
     if not rows:
         return []
     images = []
-    for key, label in (("steady_s", "time per call (s)"), ("peak_rss_mb", "peak resident memory (MB)")):
+    for key, label in (("cpu_s_one_thread", "CPU time per call, one thread (s)"),
+                       ("peak_rss_mb", "peak resident memory (MB)")):
         plt, figure, axis = _figure()
         for model, d in sorted(rows.items()):
             points = [(n, v) for n, v in zip(d["sizes"], d.get(key) or []) if v is not None]

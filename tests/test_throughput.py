@@ -9,7 +9,7 @@ from mlipcheck.checks.throughput import check_scaling, crystal_of_size, measure_
 
 @pytest.fixture
 def section(quick):
-    values = dict(quick.section("throughput").values, sizes=[64, 216, 1000], rounds=2)
+    values = dict(quick.section("throughput").values, sizes=[64, 216, 1000], rounds=2, scaling_rounds=2)
     return type(quick.section("throughput"))("throughput", values, quick)
 
 
@@ -22,7 +22,7 @@ def test_scaling_passes_emt_and_fails_a_quadratic_model(section):
     good = check_scaling(emt(), "Cu", section)
     bad = check_scaling(broken("quadratic_cost"), "Cu", section)
     assert good.passed and 0.7 < good.value < 1.3, good.describe()
-    assert not bad.passed and bad.value > 1.5, bad.describe()
+    assert not bad.passed and bad.value > section["max_exponent"], bad.describe()
     assert good.details["sizes"] == [64, 216, 1000]
 
 
@@ -33,3 +33,20 @@ def test_measured_numbers_are_consistent():
     assert row["atoms_per_s"] == pytest.approx(125 / row["steady_s"])
     assert row["ns_per_day_1fs"] == pytest.approx(86400 / row["steady_s"] * 1e-6)
     assert row["first_call_s"] > 0 and (row["peak_rss_mb"] is None or row["peak_rss_mb"] > 10)
+
+
+def test_scaling_verdict_holds_beside_two_busy_processes(section):
+    """A shared CI machine: the same exponent (CPU time, one thread, minimum of interleaved
+    rounds) with two processes spinning on the two cores as without them."""
+    import subprocess
+    import sys
+
+    alone = check_scaling(emt(), "Cu", section)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        loaded = check_scaling(emt(), "Cu", section)
+    finally:
+        for process in busy:
+            process.kill()
+    assert alone.passed and loaded.passed, (alone.describe(), loaded.describe())
+    assert abs(loaded.value - alone.value) < 0.15, (alone.value, loaded.value)
