@@ -25,6 +25,10 @@ def _run(args, rest) -> int:
 
     import mlipcheck.suites
 
+    if args.baseline is not None:  # a missing or foreign baseline is said now, not after the whole run
+        from mlipcheck import report
+
+        report.load(args.baseline)
     suites = str(Path(mlipcheck.suites.__file__).parent)
     argv = [suites, "-p", "no:cacheprovider", "--mlipcheck-report", args.report]
     for spec in args.model:
@@ -32,18 +36,41 @@ def _run(args, rest) -> int:
     code = int(pytest.main(argv + rest))
     if args.baseline is None or code not in (0, 1):
         return code
-    return _gate(args.baseline, str(Path(args.report) / "report.json"), args.tolerance)
+    return _gate(args.baseline, str(Path(args.report) / "report.json"), args.tolerance, _allowances(args))
 
 
-def _gate(old_path, new_path, tolerance) -> int:
+def _gate(old_path, new_path, tolerance, allow=()) -> int:
     from mlipcheck import report
 
-    regressions, improvements = report.compare(report.load(old_path), report.load(new_path), tolerance)
-    for title, rows in (("regressions", regressions), ("improvements", improvements)):
+    result = report.compare(report.load(old_path), report.load(new_path), tolerance, allow)
+    for title, rows in (("regressions", result.regressions), ("improvements", result.improvements),
+                        ("not compared", result.not_compared)):
         print(f"{len(rows)} {title}")
-        for row in rows:
+        for row in rows[:200]:
             print(f"  {row['test']}: {row['why']}")
-    return 1 if regressions else 0
+        if len(rows) > 200:
+            print(f"  ... {len(rows) - 200} more")
+    for reason in result.refusals:
+        print(f"gate refused: {reason} (allow it with --allow-{reason_option(reason)})")
+    print("gate: PASS" if result.gate_passes else "gate: FAIL")
+    return 0 if result.gate_passes else 1
+
+
+def reason_option(reason: str) -> str:
+    from mlipcheck.report import ALLOWANCES
+
+    return next((k for k, text in ALLOWANCES.items() if text in reason), "?")
+
+
+def _allowances(args) -> tuple:
+    return tuple(k for k in ("unfinished", "missing", "skipped") if getattr(args, f"allow_{k}"))
+
+
+def _gate_options(command):
+    command.add_argument("--tolerance", type=float, default=0.1, help="relative worsening that counts (0.1)")
+    command.add_argument("--allow-unfinished", action="store_true", help="gate an unfinished candidate run")
+    command.add_argument("--allow-missing", action="store_true", help="accept baseline tests the candidate lacks")
+    command.add_argument("--allow-skipped", action="store_true", help="accept passed -> skipped")
 
 
 def _models(args) -> int:
@@ -91,11 +118,11 @@ def main(argv=None) -> int:
     run.add_argument("--model", action="append", default=[], required=True)
     run.add_argument("--report", default="mlipcheck-report", help="report folder (default mlipcheck-report)")
     run.add_argument("--baseline", help="report.json of the released model: exit 1 on regression")
-    run.add_argument("--tolerance", type=float, default=0.1, help="relative worsening that counts (0.1)")
+    _gate_options(run)
     cmp = commands.add_parser("compare", help="per check, what got better or worse; exit 1 on regression")
     cmp.add_argument("old")
     cmp.add_argument("new")
-    cmp.add_argument("--tolerance", type=float, default=0.1)
+    _gate_options(cmp)
     render = commands.add_parser("report", help="re-render a report.json")
     render.add_argument("run_json")
     render.add_argument("--markdown", help="where to write the Markdown summary")
@@ -113,7 +140,7 @@ def main(argv=None) -> int:
         if args.command == "models":
             return _models(args)
         if args.command == "compare":
-            return _gate(args.old, args.new, args.tolerance)
+            return _gate(args.old, args.new, args.tolerance, _allowances(args))
         if args.command == "report":
             from mlipcheck import report
 

@@ -314,7 +314,7 @@ def verdict(request):
     def judge(measurement):
         item = request.node
         model = item.funcargs.get("model")
-        for key in ("value", "threshold", "unit", "metric"):
+        for key in ("value", "threshold", "unit", "metric", "relation"):
             item.user_properties.append((f"mlipcheck_{key}", _plain(getattr(measurement, key))))
         item.user_properties.append(("mlipcheck_passed", bool(measurement.passed)))
         if measurement.details:

@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -65,6 +66,7 @@ def record_from(report, properties: dict) -> dict:
         "check": test.removeprefix("test_"), "case": properties.get("mlipcheck_case", params.rstrip("]")),
         "material_class": properties.get("mlipcheck_material_class"),
         "metric": properties.get("mlipcheck_metric"), "value": properties.get("mlipcheck_value"),
+        "relation": properties.get("mlipcheck_relation", "<="),
         "unit": properties.get("mlipcheck_unit"), "threshold": properties.get("mlipcheck_threshold"),
         "passed": outcome == "passed", "outcome": outcome,
         "message": _short(report) if outcome in ("failed", "error", "skipped") else None,
@@ -123,49 +125,104 @@ def markdown(data) -> str:
     return "\n".join(lines) + "\n"
 
 
+RECORD_KEYS = ("test_id", "model", "outcome", "value", "threshold", "unit")
+
+
 def load(path) -> dict:
+    """A report.json, checked to be one: a clear ValueError for anything else."""
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not a JSON report ({exc})") from None
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: not an mlipcheck report (schema {data.get('schema')!r}, expected {SCHEMA!r})")
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        schema = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{path}: not an mlipcheck report (schema {schema!r}, expected {SCHEMA!r})")
+    results = data.get("results")
+    if not isinstance(results, list) or not isinstance(data.get("run", {}), dict):
+        raise ValueError(f"{path}: an mlipcheck report without a list of results")
+    for index, record in enumerate(results):
+        missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise ValueError(f"{path}: result {index} lacks {', '.join(missing)}")
+        if record["outcome"] not in OUTCOMES:
+            raise ValueError(f"{path}: result {index} has outcome {str(record['outcome'])[:40]!r}, "
+                             f"not one of {', '.join(OUTCOMES)}")
     return data
 
 
-def compare(old, new, tolerance=0.1) -> tuple[list[dict], list[dict]]:
-    """(regressions, improvements) between two reports, matched by test id with the model part
-    of the id ignored (so a candidate model compares with the released one).
+# What a gate may be told to accept, each by its own option; by default each fails the gate.
+ALLOWANCES = {"unfinished": "the candidate run did not finish (killed, or still running)",
+              "missing": "tests of the baseline are missing from the candidate",
+              "skipped": "tests that passed in the baseline are skipped in the candidate"}
 
-    A regression: a test that passed and now fails or errors, or a measured value worse by more
-    than `tolerance` times max(|old value|, |threshold|) (lower is better for every mlipcheck
-    metric).
+
+@dataclass
+class Comparison:
+    regressions: list = field(default_factory=list)
+    improvements: list = field(default_factory=list)
+    not_compared: list = field(default_factory=list)  # rows with a `why`
+    refusals: list = field(default_factory=list)  # why the gate fails besides regressions
+
+    @property
+    def gate_passes(self) -> bool:
+        return not (self.regressions or self.refusals)
+
+
+def _key(r) -> str:
+    """A test id with its model's label taken out, so a candidate compares with the released model."""
+    test = Path(r["test_id"].split("::")[0]).name + "::" + r["test_id"].split("::", 1)[-1]
+    if r["model"]:
+        test = test.replace(f"[{r['model']}-", "[").replace(f"[{r['model']}]", "[]")
+    return test
+
+
+def compare(old, new, tolerance=0.1, allow=()) -> Comparison:
+    """Regressions, improvements and what could not be compared between a baseline and a candidate,
+    matched by test id with the model part ignored.
+
+    A regression: a test that passed and now fails or errors, or is skipped (unless `allow` holds
+    "skipped"), or a measured value worse by more than `tolerance` times max(|old value|,
+    |threshold|), "worse" in the direction of the record's relation (higher for <=, lower for >=).
+    The gate also refuses an unfinished candidate and baseline tests missing from the candidate,
+    unless `allow` holds "unfinished" / "missing".
     """
-    def key(r):
-        test = Path(r["test_id"].split("::")[0]).name + "::" + r["test_id"].split("::", 1)[-1]
-        if r["model"]:
-            test = test.replace(f"[{r['model']}-", "[").replace(f"[{r['model']}]", "[]")
-        return test
-
-    before = {key(r): r for r in old["results"]}
-    regressions, improvements = [], []
-    for r in new["results"]:
-        o = before.get(key(r))
-        if o is None:
-            continue
-        row = {"test": key(r), "old": o["outcome"], "new": r["outcome"], "old_value": o["value"],
+    unknown = set(allow) - set(ALLOWANCES)
+    if unknown:
+        raise ValueError(f"unknown allowance {', '.join(sorted(unknown))}: give any of {', '.join(ALLOWANCES)}")
+    out = Comparison()
+    if not new.get("run", {}).get("finished", False):
+        (out.not_compared if "unfinished" in allow else out.refusals).append(
+            {"test": "(run)", "why": ALLOWANCES["unfinished"]} if "unfinished" in allow else ALLOWANCES["unfinished"])
+    before = {_key(r): r for r in old["results"]}
+    after = {_key(r): r for r in new["results"]}
+    missing = sorted(set(before) - set(after))
+    for test in missing:
+        out.not_compared.append({"test": test, "why": f"missing from the candidate (was {before[test]['outcome']})"})
+    if missing and "missing" not in allow:
+        out.refusals.append(f"{len(missing)} {ALLOWANCES['missing']}")
+    for test in sorted(set(after) - set(before)):
+        out.not_compared.append({"test": test, "why": "new in the candidate (no baseline)"})
+    for test in sorted(set(before) & set(after)):
+        o, r = before[test], after[test]
+        row = {"test": test, "old": o["outcome"], "new": r["outcome"], "old_value": o["value"],
                "new_value": r["value"], "unit": r["unit"]}
+        change = f"{o['outcome']} -> {r['outcome']}"
         if o["outcome"] == "passed" and r["outcome"] in ("failed", "error"):
-            regressions.append(dict(row, why=f"{o['outcome']} -> {r['outcome']}"))
+            out.regressions.append(dict(row, why=change))
+        elif o["outcome"] == "passed" and r["outcome"] == "skipped":
+            (out.not_compared if "skipped" in allow else out.regressions).append(dict(row, why=change))
+        elif o["outcome"] == "skipped" or r["outcome"] == "skipped":
+            out.not_compared.append(dict(row, why=change))
         elif o["outcome"] in ("failed", "error") and r["outcome"] == "passed":
-            improvements.append(dict(row, why=f"{o['outcome']} -> passed"))
+            out.improvements.append(dict(row, why=change))
         elif isinstance(o["value"], (int, float)) and isinstance(r["value"], (int, float)):
-            worse = r["value"] - o["value"]
+            sign = -1.0 if r.get("relation", "<=") in (">=", ">") else 1.0
+            worse = sign * (r["value"] - o["value"])
             # Worse by a fraction of the threshold (or of the old value, if larger): changes far
             # below the threshold are rounding noise, not regressions.
             scale = max(abs(o["value"]), abs(r["threshold"] or 0), 1e-12)
             if worse > tolerance * scale:
-                regressions.append(dict(row, why=f"value {o['value']:.3g} -> {r['value']:.3g} {r['unit']}"))
+                out.regressions.append(dict(row, why=f"value {o['value']:.3g} -> {r['value']:.3g} {r['unit']}"))
             elif -worse > tolerance * scale:
-                improvements.append(dict(row, why=f"value {o['value']:.3g} -> {r['value']:.3g} {r['unit']}"))
-    return regressions, improvements
+                out.improvements.append(dict(row, why=f"value {o['value']:.3g} -> {r['value']:.3g} {r['unit']}"))
+    return out

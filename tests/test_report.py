@@ -11,7 +11,7 @@ from conftest import BROKEN, ROOT
 from mlipcheck import report
 
 SUITE = ROOT / "suites" / "test_symmetry.py"
-RECORD_FIELDS = {"test_id", "model", "suite", "check", "case", "material_class", "metric", "value", "unit",
+RECORD_FIELDS = {"test_id", "model", "suite", "check", "case", "material_class", "metric", "value", "relation", "unit",
                  "threshold", "passed", "outcome", "message", "structure", "details", "duration_s", "model_seconds"}
 
 
@@ -73,14 +73,56 @@ def test_compare_names_the_regressions_and_exits_non_zero(good_and_broken):
 
 
 def test_compare_flags_a_metric_worse_than_the_tolerance():
-    def run(value, outcome="passed"):
-        return {"schema": report.SCHEMA, "results": [{
+    def run(value, outcome="passed", relation="<="):
+        return {"schema": report.SCHEMA, "run": {"finished": True}, "results": [{
             "test_id": "suites/test_x.py::test_a[m-Cu]", "model": "m", "outcome": outcome, "value": value,
-            "threshold": 1.0, "unit": "eV"}]}
+            "threshold": 1.0, "unit": "eV", "relation": relation}]}
 
-    assert report.compare(run(0.1), run(0.15))[0] == []  # 5 % of the threshold: within 10 %
-    assert len(report.compare(run(0.1), run(0.3))[0]) == 1
-    assert len(report.compare(run(0.1), run(2.0, "failed"))[0]) == 1
+    assert report.compare(run(0.1), run(0.15)).regressions == []  # 5 % of the threshold: within 10 %
+    assert len(report.compare(run(0.1), run(0.3)).regressions) == 1
+    assert len(report.compare(run(0.1), run(2.0, "failed")).regressions) == 1
+    # a metric that must stay above its threshold (softening s >= 0.8) is worse when it falls
+    assert len(report.compare(run(0.9, relation=">="), run(0.7, relation=">=")).regressions) == 1
+    assert report.compare(run(0.9, relation=">="), run(1.2, relation=">=")).regressions == []
+
+
+def test_gate_refuses_what_it_has_not_seen():
+    """An unfinished candidate, baseline tests missing from it, passed -> skipped: each fails the
+    gate unless its own option allows it, and the summary lists what was not compared."""
+    def run(*tests, finished=True, outcome="passed"):
+        return {"schema": report.SCHEMA, "run": {"finished": finished}, "results": [{
+            "test_id": f"suites/test_x.py::{t}[m-Cu]", "model": "m", "outcome": outcome, "value": 0.1,
+            "threshold": 1.0, "unit": "eV"} for t in tests]}
+
+    baseline = run("test_a", "test_b")
+    assert report.compare(baseline, run("test_a", "test_b")).gate_passes
+    unfinished = report.compare(baseline, run("test_a", "test_b", finished=False))
+    assert not unfinished.gate_passes and "did not finish" in unfinished.refusals[0]
+    assert report.compare(baseline, run("test_a", "test_b", finished=False), allow=["unfinished"]).gate_passes
+    missing = report.compare(baseline, run("test_a"))
+    assert not missing.gate_passes and missing.not_compared[0]["test"] == "test_x.py::test_b[Cu]"
+    assert report.compare(baseline, run("test_a"), allow=["missing"]).gate_passes
+    skipped = report.compare(baseline, run("test_a", "test_b", outcome="skipped"))
+    assert len(skipped.regressions) == 2 and skipped.regressions[0]["why"] == "passed -> skipped"
+    assert report.compare(baseline, run("test_a", "test_b", outcome="skipped"), allow=["skipped"]).gate_passes
+
+
+def test_compare_and_report_refuse_malformed_files_in_one_line(tmp_path):
+    for name, text in (("list.json", "[1, 2]"), ("keys.json", '{"schema": "mlipcheck-report/1", "results": [{}]}'),
+                       ("outcome.json", '{"schema": "mlipcheck-report/1", "results": [{"test_id": "a", "model": null, '
+                                        '"outcome": "<script>x</script>", "value": 1, "threshold": 1, "unit": ""}]}')):
+        path = tmp_path / name
+        path.write_text(text)
+        for command in (["compare", str(path), str(path)], ["report", str(path), "--html", str(tmp_path / "o.html")]):
+            out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", *command], capture_output=True, text=True)
+            assert out.returncode == 2 and out.stderr.startswith("mlipcheck: ") and "Traceback" not in out.stderr
+            assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_a_missing_baseline_is_said_before_the_run(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mlipcheck.cli", "run", "--model", "emt", "--baseline",
+                          str(tmp_path / "nowhere.json")], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 2 and "nowhere.json" in out.stderr and not (tmp_path / "mlipcheck-report").exists()
 
 
 def test_compare_refuses_a_file_that_is_not_a_report(tmp_path):
