@@ -23,3 +23,13 @@ class ModelCallError(MlipcheckError):
         super().__init__(message)
         self.atoms = atoms
         self.kind = kind  # raised | timeout | nonfinite | shape
+
+
+class ModelFailure(MlipcheckError):
+    """The model broke a property so badly that the check cannot go on: a relaxation that ran away
+    (volume x40, a cell collapsed flat), a supercell that would not fit. A *fail* of the model,
+    with the structure, said before the derived work (phonopy on a degenerate cell) can hang."""
+
+    def __init__(self, message, atoms=None):
+        super().__init__(message)
+        self.atoms = atoms

@@ -29,7 +29,7 @@ from mlipcheck import report as report_module
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.dimers import pairs_for
 from mlipcheck.checks.measurement import NotApplicable
-from mlipcheck.errors import MlipcheckError, ModelCallError
+from mlipcheck.errors import MlipcheckError, ModelCallError, ModelFailure
 from mlipcheck.profiles import load_profile
 from mlipcheck.structures import cases_for
 
@@ -361,12 +361,33 @@ def _seconds_in_models(config) -> float:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # Every suite test runs within the profile's wall-time budget (setup included): model calls
+    # past it raise ModelCallError(kind="budget"), an ERROR, and the run goes on.
+    if item.get_closest_marker("mlipcheck") is None:
+        return (yield)
+    from mlipcheck.checks.evaluate import test_budget
+
+    with test_budget(float(item.config.mlipcheck_profile.section("call")["test_budget_s"])):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     # A check with nothing to judge here raises NotApplicable: a skip with its reason, never a pass.
+    # A model that broke a property so badly that the check stopped raises ModelFailure: a fail.
     try:
         return (yield)
     except NotApplicable as exc:
         pytest.skip(str(exc))
+    except ModelFailure as exc:
+        model = item.funcargs.get("model")
+        message = f"{model.label}: {exc}" if hasattr(model, "label") else str(exc)
+        if exc.atoms is not None and hasattr(model, "spec"):
+            path = write_structure(item.config, item.nodeid, exc.atoms, model, message)
+            item.user_properties.append(("mlipcheck_structure", str(path)))
+            message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
+        pytest.fail(message, pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -402,6 +402,19 @@ class StaleCache(Wrapped):
         self.results = dict(self.cache[key])
 
 
+class CachesByAtomCount(StaleCache):
+    """Caches results keyed on the number of atoms: any structure of the same size gets the first
+    one's answer. Under relaxation the stale stress never vanishes, so the cell runs away."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        key = len(atoms)
+        if key not in self.cache:
+            Wrapped.calculate(self, atoms, properties, system_changes)
+            self.cache[key] = dict(self.results)
+        self.atoms = atoms.copy()
+        self.results = dict(self.cache[key])
+
+
 class Dropout(Wrapped):
     """Dropout left on at inference: 0.1 meV of noise on the energy, 1 meV/A on forces."""
 
@@ -546,6 +559,26 @@ class WrongShape(Wrapped):
         self.results["forces"] = self.results["forces"][:-1]
 
 
+class BlocksInThreads(Wrapped):
+    """Answers on the main thread; blocks for an hour when called from any other thread (a lock
+    taken and never released, a GIL-holding C call): the per-call limit cannot reach it there."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(3600)
+        super().calculate(atoms, properties, system_changes)
+
+
+class Slow(Wrapped):
+    """Correct, and 0.2 s per call: a test of many calls outlives a short budget."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        time.sleep(0.2)
+        super().calculate(atoms, properties, system_changes)
+
+
 class Hangs(Wrapped):
     """Never answers on molecules (sleeps in Python, so a time limit can interrupt it)."""
 
@@ -643,6 +676,10 @@ def stale_cache():
     return StaleCache()
 
 
+def caches_by_atom_count():
+    return CachesByAtomCount()
+
+
 def dropout():
     return Dropout()
 
@@ -701,6 +738,14 @@ def leaks_native():
 
 def lazy_buffer():
     return LazyBuffer()
+
+
+def blocks_in_threads():
+    return BlocksInThreads()
+
+
+def slow():
+    return Slow()
 
 
 def hangs():

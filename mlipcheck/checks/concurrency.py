@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 
 from mlipcheck.checks.compare import compare, verdict
-from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.checks.evaluate import budget_left, evaluate
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 
@@ -46,8 +47,20 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
     workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
     for w in workers:
         w.start()
+    # Bounded: each thread makes rounds x cases calls, each within the per-call limit. A thread
+    # still blocked after that is a hang (daemon threads: the run goes on without them).
+    calls = int(settings["rounds"]) * len(cases)
+    allowed = (model.call_timeout or 300.0) * (calls + 1)
+    if budget_left() is not None:
+        allowed = min(allowed, budget_left())
+    deadline = time.monotonic() + allowed
     for w in workers:
-        w.join()
+        w.join(max(deadline - time.monotonic(), 0.0))
+    stuck = sum(w.is_alive() for w in workers)
+    if stuck:
+        raise ModelCallError(f"{stuck} of {threads} threads did not finish {calls} calls within {allowed:.3g} s "
+                             f"(a model blocking in a thread; the per-call limit acts on the main thread only)",
+                             cases[0].atoms, kind="timeout")
     by_name = {c.name: c for c in cases}
     if problems:
         first = problems[0]

@@ -59,6 +59,39 @@ def time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+# The running test's wall-time budget (monotonic deadline), set by the plugin around each test:
+# every model call checks it, so no test outlives its budget by more than one call.
+_budget = {"deadline": None, "seconds": None}
+
+
+@contextlib.contextmanager
+def test_budget(seconds):
+    """Model calls inside raise ModelCallError(kind="budget") once `seconds` have passed."""
+    _budget.update(deadline=time.monotonic() + seconds if seconds else None, seconds=seconds)
+    try:
+        yield
+    finally:
+        _budget.update(deadline=None, seconds=None)
+
+
+def budget_left() -> float | None:
+    """Seconds left of the running test's budget (None: no budget)."""
+    return None if _budget["deadline"] is None else max(_budget["deadline"] - time.monotonic(), 0.0)
+
+
+def _call_limit(model, atoms):
+    """Seconds this call may take: the per-call limit, or what is left of the test's budget."""
+    if _budget["deadline"] is None:
+        return model.call_timeout, False
+    left = _budget["deadline"] - time.monotonic()
+    if left <= 0:
+        raise ModelCallError(f"the test's time budget of {_budget['seconds']:g} s is spent (profile [call] "
+                             f"test_budget_s); the run goes on with the next test", atoms, kind="budget")
+    if model.call_timeout and model.call_timeout < left:
+        return model.call_timeout, False
+    return left, True
+
+
 def wants_stress(model, atoms) -> bool:
     return bool(model.has_stress and atoms.pbc.all())
 
@@ -70,9 +103,10 @@ def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Predi
     calc = calculator if calculator is not None else model.calculator
     probe = atoms.copy()
     probe.calc = None
+    limit, by_budget = _call_limit(model, atoms)
     start = time.perf_counter()
     try:
-        with model.call_context(), time_limit(model.call_timeout):
+        with model.call_context(), time_limit(limit):
             if hasattr(calc, "reset"):
                 calc.reset()
             probe.calc = calc
@@ -80,6 +114,10 @@ def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Predi
             forces = probe.get_forces()
             stress_value = probe.get_stress(voigt=False) if stress else None
     except CallTimeout:
+        if by_budget:
+            raise ModelCallError(f"the test's time budget of {_budget['seconds']:g} s ran out inside a model call "
+                                 f"on {probe.get_chemical_formula()} (profile [call] test_budget_s)",
+                                 atoms, kind="budget") from None
         raise ModelCallError(f"the model did not answer within {model.call_timeout:g} s "
                              f"(--mlipcheck-timeout) on {probe.get_chemical_formula()}",
                              atoms, kind="timeout") from None
@@ -118,9 +156,10 @@ def evaluate_many(model, structures, stress: list[bool]) -> list[Prediction | Mo
 
 
 def _batch(model, structures, stress):
+    limit, _ = _call_limit(model, structures[0])
     start = time.perf_counter()
     try:
-        with model.call_context(), time_limit(model.call_timeout):
+        with model.call_context(), time_limit(limit):
             raw = model.predict_batch([a.copy() for a in structures])
     except Exception:  # noqa: BLE001 - the caller falls back to single calls, which name the structure
         return [None] * len(structures)

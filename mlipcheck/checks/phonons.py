@@ -21,6 +21,7 @@ from ase import Atoms
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
+from mlipcheck.errors import ModelFailure
 from mlipcheck.checks.relaxation import relax
 
 # Band path: Gamma to the zone-boundary points along the reciprocal axes and the body diagonal
@@ -39,10 +40,22 @@ def to_ase(cell) -> Atoms:
     return Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
 
 
+# A supercell of the suites' crystals holds 64-250 atoms (8-10 A wide); more means the relaxed
+# cell is degenerate, and phonopy's symmetry search on it can take minutes and gigabytes.
+MAX_SUPERCELL_ATOMS = 2000
+
+
 def supercell_matrix(atoms: Atoms, min_width: float) -> np.ndarray:
-    """Diagonal repetitions making every perpendicular width of the supercell >= min_width."""
+    """Diagonal repetitions making every perpendicular width of the supercell >= min_width;
+    ModelFailure where that needs more than MAX_SUPERCELL_ATOMS (checked before phonopy runs)."""
     widths = 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)
-    return np.diag(np.maximum(1, np.ceil(min_width / widths)).astype(int))
+    repeats = np.maximum(1, np.ceil(min_width / widths)).astype(int)
+    size = len(atoms) * int(np.prod(repeats))
+    if size > MAX_SUPERCELL_ATOMS:
+        raise ModelFailure(f"the model's relaxed {atoms.get_chemical_formula()} cell (heights "
+                           f"{np.round(widths, 3).tolist()} A) needs a {size}-atom supercell for {min_width:g} A "
+                           f"widths (bound {MAX_SUPERCELL_ATOMS}): a degenerate cell", atoms)
+    return np.diag(repeats)
 
 
 def model_phonopy(model, phonon):

@@ -12,10 +12,34 @@ from ase import Atoms
 
 from mlipcheck.checks.dynamics import Evaluated
 from mlipcheck.checks.measurement import Measurement
+from mlipcheck.errors import ModelFailure
+
+
+# Bounds on a relaxation, so that a model's wrong stresses cannot drive a cell anywhere: no
+# crystal of the suites changes volume by more than ~30 % under a correct model (EOS spans 6 %),
+# and a cell whose thinnest height falls below a quarter of V^(1/3) is collapsing flat. Beyond
+# either the relaxation stops as a failure: phonopy's symmetry search on such a cell once took
+# 10 minutes and 9.5 GB.
+MAX_VOLUME_RATIO = 3.0
+MIN_HEIGHT_FRACTION = 0.25
+
+
+def runaway(atoms: Atoms, start_volume: float) -> str | None:
+    """Why a relaxing cell has left the bounds, or None."""
+    volume = abs(atoms.get_volume())
+    ratio = volume / start_volume
+    if not 1 / MAX_VOLUME_RATIO < ratio < MAX_VOLUME_RATIO:
+        return f"relaxation ran away: volume x{ratio:.3g} of the start (bound: x{MAX_VOLUME_RATIO:g} either way)"
+    heights = 1.0 / np.linalg.norm(atoms.cell.reciprocal(), axis=1)
+    if heights.min() < MIN_HEIGHT_FRACTION * volume ** (1 / 3):
+        return (f"relaxation ran away: the cell is collapsing flat (thinnest height {heights.min():.3g} A, "
+                f"{heights.min() / volume ** (1 / 3):.2f} of V^(1/3); bound {MIN_HEIGHT_FRACTION})")
+    return None
 
 
 def relax(model, atoms: Atoms, fmax: float, steps: int, keep_symmetry=True, cell=True):
-    """(relaxed atoms, converged, steps taken); the cell too if `cell` and the model gives stress."""
+    """(relaxed atoms, converged, steps taken); the cell too if `cell` and the model gives stress.
+    A cell that leaves the bounds above raises ModelFailure with the structure where it left."""
     from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
@@ -26,6 +50,19 @@ def relax(model, atoms: Atoms, fmax: float, steps: int, keep_symmetry=True, cell
         atoms.set_constraint(FixSymmetry(atoms))
     target = FrechetCellFilter(atoms) if cell and model.has_stress and atoms.pbc.all() else atoms
     optimizer = FIRE(target, logfile=None)
+    if target is not atoms:
+        start_volume = atoms.get_volume()
+
+        def within_bounds():
+            problem = runaway(atoms, start_volume)
+            if problem:
+                broken = atoms.copy()
+                broken.set_constraint()
+                broken.calc = None
+                raise ModelFailure(f"{problem}, after {optimizer.nsteps} steps on {atoms.get_chemical_formula()}",
+                                   broken)
+
+        optimizer.attach(within_bounds, interval=1)
     converged = bool(optimizer.run(fmax=fmax, steps=steps))
     out = atoms.copy()
     out.set_constraint()
