@@ -14,6 +14,7 @@ verdicts from mlipcheck.checks. This module only wires them into pytest:
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -29,7 +30,7 @@ from mlipcheck import report as report_module
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.dimers import pairs_for
 from mlipcheck.checks.measurement import NotApplicable
-from mlipcheck.errors import MlipcheckError, ModelCallError, ModelFailure
+from mlipcheck.errors import MlipcheckError, ModelCallError, ModelFailure, UsageError
 from mlipcheck.profiles import load_profile
 from mlipcheck.structures import cases_for
 
@@ -95,10 +96,13 @@ def pytest_configure(config):
     try:
         config.mlipcheck_specs = parse_model_specs(config.getoption("model"))
         config.mlipcheck_profile = load_profile(config.getoption("mlipcheck_profile"))
+        _check_numbers(config)
         from mlipcheck.checks.eos import load_eos_reference
 
         for path in config.getoption("eos_reference"):  # a bad file is a usage error, up front
             load_eos_reference(path)
+        if config.mlipcheck_specs and not hasattr(config, "workerinput"):
+            config.mlipcheck_report_lock = report_module.claim_folder(Path(config.getoption("mlipcheck_report")))
     except MlipcheckError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[MODELS_KEY] = {}
@@ -108,6 +112,20 @@ def pytest_configure(config):
         config.pluginmanager.register(ReportWriter(config), "mlipcheck-report-writer")
     if hasattr(config, "workerinput"):
         _share_cores(int(config.workerinput.get("workercount", 1)))
+
+
+def _check_numbers(config):
+    seed, timeout = config.getoption("mlipcheck_seed"), config.getoption("mlipcheck_timeout")
+    if seed < 0:
+        raise UsageError(f"--mlipcheck-seed {seed}: give a seed >= 0")
+    if timeout is not None and timeout < 0:
+        raise UsageError(f"--mlipcheck-timeout {timeout:g}: give seconds >= 0 (0: no limit per call)")
+
+
+def pytest_unconfigure(config):
+    lock = getattr(config, "mlipcheck_report_lock", None)
+    if lock is not None:
+        report_module.release_folder(lock)
 
 
 def _share_cores(workers):
@@ -340,6 +358,8 @@ def write_structure(config, nodeid, atoms, model, reason) -> Path:
     folder = Path(config.getoption("mlipcheck_report")) / "structures"
     folder.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.+-]+", "_", nodeid.split("::")[-1]).strip("_")
+    if len(name) > 100:  # file names are limited to 255 bytes; a model spec can hold a long path
+        name = f"{name[:80]}-{hashlib.sha1(nodeid.encode()).hexdigest()[:12]}"
     path = (folder / f"{name}.extxyz").resolve()
     atoms = atoms.copy()
     atoms.calc = None

@@ -88,11 +88,68 @@ def summarize(data) -> dict:
     return {outcome: counts.get(outcome, 0) for outcome in OUTCOMES}
 
 
+LOCK = ".mlipcheck-run.lock"
+RUN_FILES = ("report.json", "summary.md", "report.html")
+
+
+def claim_folder(folder: Path) -> Path:
+    """Make `folder` this run's: writable (else UsageError, before the first test), not written
+    by another live run (a lock file naming its process), and emptied of an earlier run's
+    reports and structures, so the folder shows one run. Returns the lock's path."""
+    from mlipcheck.errors import UsageError
+
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--mlipcheck-report {folder}: a file, not a folder; give a folder for the reports")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = folder / LOCK
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if owner is not None:
+                raise UsageError(f"--mlipcheck-report {folder}: another mlipcheck run (process {owner}) is writing "
+                                 f"there; give this run another folder (--mlipcheck-report DIR)") from None
+            lock.unlink(missing_ok=True)  # left by a run that was killed
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.write(descriptor, str(os.getpid()).encode())
+        os.close(descriptor)
+        for name in RUN_FILES:
+            (folder / name).unlink(missing_ok=True)
+        for old in (folder / "structures").glob("*.extxyz"):
+            old.unlink()
+    except OSError as exc:
+        raise UsageError(f"--mlipcheck-report {folder}: cannot write there ({exc.strerror or exc})") from None
+    return lock
+
+
+def _lock_owner(lock: Path) -> int | None:
+    """The live process holding a lock, or None (gone, or unreadable)."""
+    try:
+        pid = int(lock.read_text().strip() or 0)
+        if pid <= 0 or pid == os.getpid():
+            return None
+        os.kill(pid, 0)
+        return pid
+    except (ValueError, ProcessLookupError, FileNotFoundError):
+        return None
+    except PermissionError:
+        return pid  # alive, another user's
+
+
+def release_folder(lock: Path):
+    try:
+        if lock.read_text().strip() == str(os.getpid()):
+            lock.unlink()
+    except OSError:
+        pass
+
+
 def write_json(data, folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     data["summary"] = summarize(data)
     target = folder / "report.json"
-    temporary = folder / "report.json.tmp"
+    temporary = folder / f"report.json.{os.getpid()}.tmp"
     temporary.write_text(json.dumps(data, indent=1, default=str))
     os.replace(temporary, target)  # atomic: a reader never sees half a file
 

@@ -34,7 +34,7 @@ def test_dimer_finite(full_curve, dimers, verdict):
 
 
 def test_dimer_continuity(curve, dimers, model, verdict):
-    verdict(check_dimer_continuity(curve, dimers, model.dtype))
+    verdict(check_dimer_continuity(model, curve, dimers))
 
 
 def test_dimer_forces_are_minus_dE_dr(curve, dimers, model, verdict):

@@ -27,7 +27,7 @@ def dimer_verdicts(model, pair, section):
     curve = dimer_curve(model, *pair, section)
     return {
         "finite": check_dimer_finite(curve, section),
-        "continuity": applicable(check_dimer_continuity, curve, section, model.dtype),
+        "continuity": applicable(check_dimer_continuity, model, curve, section),
         "forces": applicable(check_dimer_forces, model, curve, section),
         "force_flips": check_dimer_force_flips(curve, section),
         "repulsion": check_dimer_repulsion(curve, section),
@@ -56,7 +56,7 @@ def test_broken_dimers_are_caught(model_name, failing, quick):
 
 def test_hard_cutoff_jump_size_is_measured(quick):
     curve = dimer_curve(broken("hard_cutoff"), "H", "H", quick.section("dimers"))
-    result = check_dimer_continuity(curve, quick.section("dimers"))
+    result = check_dimer_continuity(broken("hard_cutoff"), curve, quick.section("dimers"))
     assert result.value == pytest.approx(0.003, rel=0.2)  # the 3 meV step, found at ~4 A
     assert abs(float(result.metric.split("r = ")[1].split()[0]) - 4.0) < 0.1
 
@@ -194,14 +194,47 @@ def synthetic_curve(energy, r, cutoff=5.0):
 def test_flips_and_jumps_count_inside_the_judged_region_only(quick):
     """A Morse curve with a jump and force wiggles 10 eV up the wall: outside the region, reported;
     the same jump at 1 eV: a failure."""
+    from types import SimpleNamespace
+
     section = quick.section("dimers")
     r = np.arange(0.3, 6.0, 0.01)
     smooth = morse(r, depth=2.0, a=1.5, r0=2.2)
-    high = smooth + np.where(r < r[np.argmin(np.abs(smooth - 10.0))], 0.5, 0.0)  # a step where E ~ 10 eV
-    result = check_dimer_continuity(synthetic_curve(high, r), section)
+    at_10 = r[np.argmin(np.abs(smooth - 10.0))] + 0.005
+    at_1 = r[np.argmin(np.abs(np.where(r < 2.2, smooth, 99) - 1.0))] + 0.005
+
+    def stepped(where):
+        return lambda x: morse(x, depth=2.0, a=1.5, r0=2.2) + (0.5 if x < where else 0.0)
+
+    model = SimpleNamespace(dtype="float64")
+    high = np.array([stepped(at_10)(x) for x in r])
+    result = check_dimer_continuity(model, synthetic_curve(high, r), section, energy_at=stepped(at_10))
     assert result.passed and result.details["jump_behind_wall_eV"] > 0.4
-    low = smooth + np.where(r < r[np.argmin(np.abs(np.where(r < 2.2, smooth, 99) - 1.0))], 0.5, 0.0)
-    assert not check_dimer_continuity(synthetic_curve(low, r), section).passed
+    low = np.array([stepped(at_1)(x) for x in r])
+    failed = check_dimer_continuity(model, synthetic_curve(low, r), section, energy_at=stepped(at_1))
+    assert not failed.passed and failed.value == pytest.approx(0.5, rel=0.01), failed.describe()
     wiggly = smooth + np.where(smooth > 8.0, 3.0 * np.sin(r * 60), 0.0)
     flips = check_dimer_force_flips(synthetic_curve(wiggly, r), section)
     assert flips.passed and flips.details["flips_whole_curve"] > 2
+
+
+def test_a_sharp_but_continuous_feature_is_not_a_jump(quick):
+    """A Morse curve with a tanh kink 5 mA wide (the force turns by 3 eV/A, as CHGNet's Be-Be at
+    1.06 A): on the 0.05 A grid its third differences alternate like a step's; resolved on the
+    finer grid it is continuous. A real step of 3 meV at the same place still fails."""
+    from types import SimpleNamespace
+
+    section = quick.section("dimers")
+    r = np.arange(0.3, 6.0, 0.05)
+
+    def kinked(x):
+        return morse(x, depth=2.0, a=1.5, r0=2.2) + 0.015 * np.tanh((x - 4.025) / 0.005)
+
+    def stepped(x):
+        return morse(x, depth=2.0, a=1.5, r0=2.2) + (0.003 if x < 4.025 else 0.0)
+
+    model = SimpleNamespace(dtype="float64")
+    kink = check_dimer_continuity(model, synthetic_curve(kinked(r), r), section, energy_at=kinked)
+    assert kink.passed and kink.details["grid_estimate_eV"] > section["jump_floor"], kink.describe()
+    step = check_dimer_continuity(model, synthetic_curve(np.array([stepped(x) for x in r]), r), section,
+                                  energy_at=stepped)
+    assert not step.passed and step.value == pytest.approx(0.003, rel=0.05), step.describe()

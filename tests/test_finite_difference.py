@@ -26,3 +26,15 @@ def test_noise_and_jumps_are_unresolved():
     assert not noisy.converged
     jump = converged_derivative(lambda x: x + (0.01 if x > 0 else 0.0), 1e-3, lambda h: 1e-6)
     assert not jump.converged and jump.step == 1e-3 / 2**6
+
+
+def test_uncertainty_is_small_on_smooth_curves_and_large_on_noise():
+    from mlipcheck.checks.finite_difference import uncertainty
+
+    smooth = lambda x: np.exp(2 * x)  # noqa: E731
+    d = converged_derivative(smooth, 1e-3, lambda h: 1e-5)
+    assert uncertainty(smooth, d) < 1e-9
+    rng = np.random.default_rng(1)
+    noisy = lambda x: np.exp(2 * x) + 2e-6 * rng.normal()  # noqa: E731  (float32-like rounding)
+    d = converged_derivative(noisy, 2e-3, lambda h: 1e-2)
+    assert d.converged and uncertainty(noisy, d) > 1e-3

@@ -32,6 +32,9 @@ def known_adapters() -> list[str]:
 def parse_model_specs(texts) -> list[ModelSpec]:
     """Parse every --model; refuse combinations that cannot work in one process."""
     specs = [parse_spec(t, known_adapters()) for t in texts]
+    short = [s.label for s in specs]
+    for spec, label in zip(specs, short):  # a.py:make and b.py:make: labels that name their files
+        spec.qualified = any(other == label and s.text != spec.text for s, other in zip(specs, short))
     labels = [s.label for s in specs]
     dupes = {label for label in labels if labels.count(label) > 1}
     if dupes:

@@ -31,11 +31,16 @@ class ModelSpec:
     adapter: str
     target: str | None
     options: dict[str, str] = field(default_factory=dict)
+    qualified: bool = False  # two specs share a short label: name the callable's file too
 
     @property
     def label(self) -> str:
         """Short name used in test ids: the adapter plus the model file's or callable's name."""
-        if self.target is None:
+        if self.qualified and self.adapter == "callable":
+            where, _, name = self.target.rpartition(":")
+            stem = re.split(r"[\\/]", where)[-1].removesuffix(".py")
+            base = f"{stem}.{name}"
+        elif self.target is None:
             base = self.adapter
         elif self.adapter == "callable":
             base = self.target.rsplit(":", 1)[-1]
@@ -55,6 +60,7 @@ def parse_spec(text: str, known: list[str]) -> ModelSpec:
                              "(e.g. mace:my.model,dtype=float64)")
         key, value = part.split("=", 1)
         options[key.strip()] = value.strip()
+    _check_metadata_options(text, options)
     name, _, target = head.partition(":")
     if name in known:
         return ModelSpec(text, name, target or None, options)
@@ -64,6 +70,28 @@ def parse_spec(text: str, known: list[str]) -> ModelSpec:
         f"--model {text!r}: unknown model. Available: {', '.join(sorted(known))}; "
         "or mace:PATH, nequip:PATH, pkg.module:callable, path/to/file.py:callable "
         "(a callable that returns an ASE Calculator).")
+
+
+def _check_metadata_options(text, options):
+    """The options mlipcheck reads itself, checked when the command line is read (exit 4)."""
+    def bad(key, expected):
+        return UsageError(f"--model {text!r}: {key}={options[key]!r} is not {expected}")
+
+    if "cutoff" in options:
+        try:
+            if not float(options["cutoff"]) > 0:
+                raise ValueError
+        except ValueError:
+            raise bad("cutoff", "a positive number of Angstrom (e.g. cutoff=5.0)") from None
+    if "dtype" in options and options["dtype"] not in ("float32", "float64"):
+        raise bad("dtype", "float32 or float64 (the precision the tolerances are made for)")
+    if "stress" in options and options["stress"].lower() not in ("1", "0", "true", "false", "yes", "no"):
+        raise bad("stress", "true or false")
+    if "elements" in options:
+        try:
+            parse_elements(options["elements"])
+        except ModelLoadError:
+            raise bad("elements", "a list of element symbols (e.g. elements=Cu+Ni)") from None
 
 
 def parse_elements(value) -> frozenset[str] | None:
@@ -117,7 +145,7 @@ class Model:
             self.elements = parse_elements(opts["elements"])
         if "cutoff" in opts:
             self.cutoff = float(opts["cutoff"])
-        if "dtype" in opts and self.framework == "callable":
+        if "dtype" in opts and self.framework != "mace":  # mace converts the weights itself
             self.dtype = opts["dtype"]
         if "stress" in opts:
             self.has_stress = opts["stress"].lower() in ("1", "true", "yes")

@@ -68,9 +68,14 @@ def load(spec, allow_download=False) -> Model:
                              f"{type(exc).__name__}: {exc}") from None
     elements = getattr(calc, "elements", None)
     cutoff = getattr(calc, "cutoff", None)
+    try:
+        cutoff = float(cutoff) if cutoff is not None else None
+    except (TypeError, ValueError):
+        raise ModelLoadError(f"{spec.target}: the calculator declares cutoff = {cutoff!r}; it must be a number "
+                             f"of Angstrom (or give ,cutoff=5.0 after the --model spec)") from None
     return Model(
         spec=spec, framework="callable", make_calculator=make_calculator, calculator=calc,
-        elements=parse_elements(elements), cutoff=float(cutoff) if cutoff is not None else None,
+        elements=parse_elements(elements), cutoff=cutoff,
         dtype=str(getattr(calc, "dtype", "float64")).replace("torch.", ""),
         has_stress="stress" in getattr(calc, "implemented_properties", ()),
         load_seconds=time.perf_counter() - start, version=type(calc).__name__,

@@ -15,7 +15,7 @@ from ase.data import atomic_numbers, covalent_radii, vdw_radii
 from scipy.stats import spearmanr
 
 from mlipcheck.checks.evaluate import evaluate, evaluate_many
-from mlipcheck.checks.finite_difference import converged_derivative
+from mlipcheck.checks.finite_difference import converged_derivative, uncertainty
 from mlipcheck.checks.measurement import Measurement, NotApplicable
 from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.errors import ModelCallError
@@ -111,12 +111,18 @@ def _region_details(curve: DimerCurve, start: int) -> dict:
     return {"judged_from_A": float(curve.r[start]), "judged_to_A": float(curve.r[-1])}
 
 
-def check_dimer_continuity(curve: DimerCurve, section, dtype="float64") -> Measurement:
-    """No energy jump beyond the curve's local smoothness, within the judged region. A step of
-    height d in E leaves third differences d, -2d, d (alternating signs); a smooth curve,
-    however steep, has third differences of one sign locally. The jump is
-    min(|d3[k-1]|, |d3[k]|/2, |d3[k+1]|) where the signs alternate, less `smoothness_factor`
-    times the neighbourhood's median |d3|. Jumps closer in than the region are reported."""
+def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) -> Measurement:
+    """No energy jump, within the judged region. On the curve's grid a step of height d in E leaves
+    third differences d, -2d, d (alternating signs); a smooth curve, however steep, has third
+    differences of one sign locally. A candidate is min(|d3[k-1]|, |d3[k]|/2, |d3[k+1]|) where
+    the signs alternate, less `smoothness_factor` times the neighbourhood's median |d3|.
+
+    A candidate over the tolerance is then resolved: the three grid intervals around it are
+    rescanned `refine_points` times finer, where a real step keeps its height in one fine interval
+    and a sharp but continuous feature (CHGNet's Be-Be at 1.06 A: the force turns by 3 eV/A
+    within 10 mA) vanishes. The resolved height is what is judged. Candidates closer in than
+    the judged region are reported, not failed. `energy_at(r)` gives E at any distance (default:
+    the model's dimer)."""
     d3 = np.diff(curve.energy, 3)
     start = judged_region(curve, section)
     if len(d3) - start < 8:
@@ -131,16 +137,49 @@ def check_dimer_continuity(curve: DimerCurve, section, dtype="float64") -> Measu
             local = float(np.median(around)) if len(around) else 0.0
             height = min(size[k - 1], size[k] / 2, size[k + 1])
             jumps[k] = max(height - float(section["smoothness_factor"]) * local, 0.0)
-    inside = jumps[start:]
-    worst = start + int(np.argmax(inside))
+    noise = float(section.tolerance("jump", model.dtype, _energy_scale(np.abs(curve.energy[start:]).max(), section)))
     details = _region_details(curve, start)
     if start > 0:
         outside = int(np.argmax(jumps[:start]))
         details.update(jump_behind_wall_eV=float(jumps[outside]), jump_behind_wall_at_A=float(curve.r[outside + 1]))
-    noise = float(section.tolerance("jump", dtype, _energy_scale(np.abs(curve.energy[start:]).max(), section)))
-    return _measure("dimer_continuity", curve, f"energy jump beyond local smoothness near r = "
-                    f"{curve.r[worst + 1]:.3f} A", jumps[worst], "eV", noise,
-                    r_at=float(curve.r[worst + 1]), arena=arena_metrics(curve), **details)
+    # Resolve the largest candidates over the tolerance (at most `max_refined`), largest first.
+    candidates = [start + int(k) for k in np.argsort(-jumps[start:]) if jumps[start + k] > noise]
+    if energy_at is None:
+        a, b = curve.pair.split("-")
+        box = max(14.0, 2 * (curve.r[-1] + curve.cutoff))
+
+        def energy_at(x):
+            return evaluate(model, dimer(a, b, x, box=box), stress=False).energy
+
+    resolved = {k: _resolved_step(energy_at, curve, k, int(section["refine_points"]), noise)
+                for k in candidates[: int(section["max_refined"])]}
+    if resolved:
+        k, (height, r_at) = max(resolved.items(), key=lambda item: item[1][0])
+        details.update(candidates_refined=len(resolved), grid_estimate_eV=float(jumps[k]))
+    else:
+        k = start + int(np.argmax(jumps[start:]))
+        height, r_at = float(jumps[k]), float(curve.r[k + 1])
+    return _measure("dimer_continuity", curve, f"energy jump near r = {r_at:.4f} A", height, "eV", noise,
+                    r_at=r_at, arena=arena_metrics(curve), **details)
+
+
+def _resolved_step(energy_at, curve: DimerCurve, k: int, points: int, noise: float,
+                   levels: int = 3) -> tuple[float, float]:
+    """(height, r) of the largest step of E between r[k] and r[k+3], on grids `points` times
+    finer, zooming `levels` times onto the largest: max |dE_i - (dE_(i-1) + dE_(i+1)) / 2| over
+    the fine increments. A step of d gives d at every level; a smooth feature shrinks by about
+    points^3 per level and stops the zoom once below `noise`."""
+    low, high = curve.r[k], curve.r[min(k + 3, len(curve.r) - 1)]
+    for _ in range(levels):
+        r = np.linspace(low, high, 3 * points + 1)
+        steps = np.diff([energy_at(x) for x in r])
+        excess = np.abs(steps[1:-1] - (steps[:-2] + steps[2:]) / 2)
+        i = int(np.argmax(excess))
+        height, where = float(excess[i]), float((r[i + 1] + r[i + 2]) / 2)
+        if height <= noise:
+            break
+        low, high = r[i], r[i + 3]  # the three fine intervals around it
+    return height, where
 
 
 def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
@@ -171,7 +210,9 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
             unresolved.append(round(r, 4))
             continue
         error = abs(force + derivative.value)
-        allowed = tolerance(derivative.step)
+        allowed = derivative.tolerance
+        if error > allowed:  # before failing a point: is the estimate itself that certain?
+            allowed += uncertainty(energy_at, derivative)
         if worst is None or error - allowed > worst[0] - worst[3]:
             worst = (error, r, force, allowed, derivative.step)
     details = {"points": len(indices), "unresolved_points": len(unresolved), "unresolved_at_A": unresolved[:10],
