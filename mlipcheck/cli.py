@@ -95,8 +95,18 @@ def _eval(args) -> int:
     from mlipcheck.adapters import load_model, parse_model_specs
     from mlipcheck.checks.evaluate import evaluate
 
+    from mlipcheck.errors import UsageError
+
+    try:
+        frames = read(args.structure, index=":")
+    except Exception as exc:  # ASE raises many types for unknown formats and malformed files
+        raise UsageError(f"{args.structure}: not a structure file ASE can read ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); give an .extxyz "
+                         f"written by mlipcheck or any ASE format") from None
+    if not frames:
+        raise UsageError(f"{args.structure}: holds no structures")
     model = load_model(parse_model_specs([args.model[0]])[0])
-    for index, atoms in enumerate(read(args.structure, index=":")):
+    for index, atoms in enumerate(frames):
         prediction = evaluate(model, atoms)
         print(f"frame {index}: {atoms.get_chemical_formula()} ({len(atoms)} atoms), "
               f"energy {prediction.energy:.8f} eV")

@@ -41,6 +41,8 @@ def dimer_plots(data) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
+    # labels are model names and material classes: "$" in them is text, not TeX math
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     curves = defaultdict(dict)
@@ -68,6 +70,8 @@ def _figure():
     import matplotlib
 
     matplotlib.use("Agg")
+    # labels are model names and material classes: "$" in them is text, not TeX math
+    matplotlib.rcParams["text.parse_math"] = False
     import matplotlib.pyplot as plt
 
     return plt, *plt.subplots(figsize=(4.8, 3.4))
@@ -208,8 +212,8 @@ def render(data) -> str:
             reproduce = (f"mlipcheck eval --model {specs.get(r['model'], r['model'])} {r['structure']}"
                          if r["structure"] else "")
             parts.append(
-                f"<tr class='{r['outcome']}'><td><code>{_esc(r['test_id'].split('::')[-1])}</code></td>"
-                f"<td>{r['outcome']}</td><td>{_num(r['value'])} {_esc(r['unit'])}</td><td>{_num(r['threshold'])}</td>"
+                f"<tr class='{_esc(r['outcome'])}'><td><code>{_esc(r['test_id'].split('::')[-1])}</code></td>"
+                f"<td>{_esc(r['outcome'])}</td><td>{_num(r['value'])} {_esc(r['unit'])}</td><td>{_num(r['threshold'])}</td>"
                 f"<td>{_esc(r['metric'] or r['message'])}</td><td><code>{_esc(reproduce)}</code></td></tr>")
         parts.append("</table>")
     else:
@@ -255,8 +259,8 @@ def render(data) -> str:
                  "<th>metric</th><th>value</th><th>threshold</th><th>s (model)</th></tr>")
     for r in sorted(results, key=lambda r: ("passed", "skipped").index(r["outcome"]) + 1
                     if r["outcome"] in ("passed", "skipped") else 0):
-        parts.append(f"<tr class='{r['outcome']}'><td><code>{_esc(r['test_id'].split('::')[-1])}</code></td>"
-                     f"<td>{r['outcome']}</td><td>{_esc(r['metric'] or r['message'])}</td><td>{_num(r['value'])} "
+        parts.append(f"<tr class='{_esc(r['outcome'])}'><td><code>{_esc(r['test_id'].split('::')[-1])}</code></td>"
+                     f"<td>{_esc(r['outcome'])}</td><td>{_esc(r['metric'] or r['message'])}</td><td>{_num(r['value'])} "
                      f"{_esc(r['unit'])}</td><td>{_num(r['threshold'])}</td><td>{_num(r['duration_s'])} "
                      f"({_num(r['model_seconds'])})</td></tr>")
     parts.append("</table></details></body></html>")

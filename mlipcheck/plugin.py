@@ -101,6 +101,11 @@ def pytest_configure(config):
 
         for path in config.getoption("eos_reference"):  # a bad file is a usage error, up front
             load_eos_reference(path)
+        if config.getoption("phonon_reference"):  # likewise a phonopy folder (read once, cached)
+            from mlipcheck.checks.phonons import load_phonon_reference
+
+            for folder in config.getoption("phonon_reference"):
+                load_phonon_reference(folder)
         if config.mlipcheck_specs and not hasattr(config, "workerinput"):
             config.mlipcheck_report_lock = report_module.claim_folder(Path(config.getoption("mlipcheck_report")))
     except MlipcheckError as exc:

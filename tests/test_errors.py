@@ -124,6 +124,7 @@ def test_metrics_equal_numpy_on_mlearn(name, sections):
     ({"force_scale": 1 / (kcal / mol)}, "forces look like another unit"),
     ({"energy_scale": 1 / Hartree, "force_scale": 1.0}, "energies look like another unit"),
     ({"stress_scale": -1.0}, "sign looks flipped"),
+    ({"stress_scale": 10.0}, "kBar read as GPa"),
 ])
 def test_wrong_units_are_refused_with_the_reason(tmp_path, scales, words):
     reference = load_reference(emt_set(tmp_path / "bad.extxyz", **scales))
@@ -142,6 +143,18 @@ def test_stress_in_gpa_and_malformed_files(tmp_path):
         load_reference(tmp_path / "junk.extxyz")
     with pytest.raises(ReferenceDataError, match="does not exist"):
         load_reference(tmp_path / "missing.extxyz")
+
+
+def test_a_frame_without_atoms_is_left_out_with_the_reason(tmp_path):
+    from ase import Atoms
+
+    frames = read(emt_set(tmp_path / "set.extxyz"), ":")
+    empty = Atoms()
+    empty.info["energy"] = 0.0
+    write(tmp_path / "empty.extxyz", frames + [empty], format="extxyz")
+    reference = load_reference(tmp_path / "empty.extxyz")
+    assert reference.problems == [f"empty.extxyz:{len(frames)}: no atoms"]
+    assert len(reference.frames) == len(frames)
 
 
 def test_unlabelled_frames_are_counted_and_classes_can_be_renamed(tmp_path):

@@ -176,6 +176,9 @@ def load_eos_reference(path) -> list[EosReference]:
         n = int(counts.get(key, natoms))
         try:
             v0 = float(fit["min_volume"]) / n
+            b0, bp = float(fit["bulk_modulus_ev_ang3"]), float(fit["bulk_deriv"])
+            if not (np.isfinite([v0, b0, bp]).all() and v0 > 0 and b0 > 0):
+                raise ValueError(f"min_volume {fit['min_volume']} and bulk_modulus_ev_ang3 {b0} must be positive")
             atoms = bulk(element, kind, a=1.0)
             atoms.set_cell(atoms.cell.array * (v0 * len(atoms) / atoms.get_volume()) ** (1 / 3), scale_atoms=True)
             out.append(EosReference(f"{element}-{lattice}", atoms, v0, float(fit["bulk_modulus_ev_ang3"]) / GPa,

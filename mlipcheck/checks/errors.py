@@ -158,6 +158,11 @@ def _check_units(predictions: SetPredictions):
                 f"reference file {path}: reference stress = {s:.3g} x the model's: the sign looks "
                 "flipped. ASE's convention is tension positive (VASP prints compression positive: "
                 "multiply by -1).")
+        if np.abs(got).max() > 5e-3 and s is not None and (7 < abs(s) < 14 or 1 / 14 < abs(s) < 1 / 7):
+            raise ReferenceDataError(
+                f"reference file {path}: reference stress = {s:.3g} x the model's: a factor of 10, as "
+                "kBar read as GPa (1 GPa = 10 kBar; eV/A^3 = GPa * ase.units.GPa). Convert the file's "
+                "stress; if the file is right, the model's stress unit is off (see stress_finite_strain).")
 
 
 def class_results(predictions: list[SetPredictions], material_class: str) -> list[FrameResult]:

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 
@@ -179,6 +180,7 @@ def compare_phonons(model_phonon, reference_phonon, mesh=8) -> PhononComparison:
                             np.round(dos_m, 5).tolist(), np.round(dos_r, 5).tolist())
 
 
+@functools.lru_cache(maxsize=None)
 def load_phonon_reference(folder):
     """A phonopy reference folder: phonopy_disp.yaml (or POSCAR-unitcell + a 2x2x2 supercell),
     FORCE_SETS, optional BORN. Raises ReferenceDataError with what is missing."""
@@ -189,6 +191,8 @@ def load_phonon_reference(folder):
     from mlipcheck.structures.reference_sets import ReferenceDataError
 
     folder = Path(folder)
+    if not folder.is_dir():
+        raise ReferenceDataError(f"phonon reference {folder}: not a folder (give a phonopy folder with FORCE_SETS)")
     born = folder / "BORN"
     forces = folder / "FORCE_SETS"
     if not forces.is_file():

@@ -168,6 +168,9 @@ def load_reference(path, class_map: dict[str, str] | None = None) -> ReferenceSe
     frames, problems = [], []
     for index, atoms in enumerate(images):
         label = f"{path.name}:{index}"
+        if len(atoms) == 0:
+            problems.append(f"{label}: no atoms")
+            continue
         energy = _quantity(atoms, "energy", ("energy", "REF_energy", "dft_energy"))
         forces = _quantity(atoms, "forces", ("forces", "REF_forces", "dft_forces"))
         stress = _quantity(atoms, "stress", ("stress", "REF_stress", "dft_stress"))
