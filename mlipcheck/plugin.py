@@ -26,13 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from mlipcheck import report as report_module
-from mlipcheck.adapters import load_model, parse_model_specs
-from mlipcheck.checks.dimers import pairs_for
-from mlipcheck.checks.measurement import NotApplicable
+# Only the standard library, pytest and mlipcheck.errors at import: the entry point loads this
+# module in every pytest run of the environment, with or without --model. Checks, adapters,
+# numpy, ASE and scipy are imported when a model is asked for.
 from mlipcheck.errors import MlipcheckError, ModelCallError, ModelFailure, UsageError
-from mlipcheck.profiles import load_profile
-from mlipcheck.structures import cases_for
 
 SUITE_MARKERS = {
     "mlipcheck": "parametrize this test over --model and, if it takes `case`, the profile's cases",
@@ -90,12 +87,35 @@ def pytest_addoption(parser):
                          "Surface=surface,Vacancy=defect")
 
 
+def pytest_load_initial_conftests(early_config, parser, args):
+    """`pytest --model X` with no path runs mlipcheck's installed suites beside whatever pytest
+    would have collected (the project's testpaths, or the current folder): a team's own checks
+    that ask for the `model` fixture run with them. Paths given by the user win."""
+    namespace = early_config.known_args_namespace
+    if not getattr(namespace, "model", None) or namespace.file_or_dir or namespace.pyargs:
+        return
+    import mlipcheck.suites
+
+    suites = str(Path(mlipcheck.suites.__file__).parent)
+    defaults = early_config.getini("testpaths") or [str(early_config.invocation_params.dir)]
+    args.extend(path for path in [*defaults, suites] if path != suites or suites not in defaults)
+
+
 def pytest_configure(config):
     for name, text in SUITE_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    config.mlipcheck_specs, config.mlipcheck_profile = [], None
+    config.stash[MODELS_KEY] = {}
+    config.stash[FAILURE_KEY] = []
+    config.stash[START_KEY] = time.perf_counter()
+    if not config.getoption("model"):
+        return  # not an mlipcheck run: nothing more to set up (a suite test without --model is skipped)
+    from mlipcheck import report as report_module
+    from mlipcheck.adapters import parse_model_specs
+
     try:
         config.mlipcheck_specs = parse_model_specs(config.getoption("model"))
-        config.mlipcheck_profile = load_profile(config.getoption("mlipcheck_profile"))
+        config.mlipcheck_profile = profile_of(config)
         _check_numbers(config)
         from mlipcheck.checks.eos import load_eos_reference
 
@@ -110,13 +130,22 @@ def pytest_configure(config):
             config.mlipcheck_report_lock = report_module.claim_folder(Path(config.getoption("mlipcheck_report")))
     except MlipcheckError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[MODELS_KEY] = {}
-    config.stash[FAILURE_KEY] = []
-    config.stash[START_KEY] = time.perf_counter()
     if not hasattr(config, "workerinput") and config.mlipcheck_specs:  # xdist: the controller writes
         config.pluginmanager.register(ReportWriter(config), "mlipcheck-report-writer")
     if hasattr(config, "workerinput"):
         _share_cores(int(config.workerinput.get("workercount", 1)))
+
+
+def profile_of(config):
+    """The run's threshold profile, read on first use (a bad one is a usage error)."""
+    if getattr(config, "mlipcheck_profile", None) is None:
+        from mlipcheck.profiles import load_profile
+
+        try:
+            config.mlipcheck_profile = load_profile(config.getoption("mlipcheck_profile"))
+        except MlipcheckError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return config.mlipcheck_profile
 
 
 def _check_numbers(config):
@@ -130,7 +159,9 @@ def _check_numbers(config):
 def pytest_unconfigure(config):
     lock = getattr(config, "mlipcheck_report_lock", None)
     if lock is not None:
-        report_module.release_folder(lock)
+        from mlipcheck.report import release_folder
+
+        release_folder(lock)
 
 
 def _share_cores(workers):
@@ -144,8 +175,9 @@ def _share_cores(workers):
 
 
 def pytest_report_header(config):
-    specs = ", ".join(s.text for s in config.mlipcheck_specs) or "none"
-    return f"mlipcheck: profile {config.mlipcheck_profile.name}; models: {specs}"
+    if config.mlipcheck_specs:
+        specs = ", ".join(s.text for s in config.mlipcheck_specs)
+        return f"mlipcheck: profile {config.mlipcheck_profile.name}; models: {specs}"
 
 
 def pytest_generate_tests(metafunc):
@@ -159,7 +191,9 @@ def pytest_generate_tests(metafunc):
     if "pair" in metafunc.fixturenames:
         # Element pairs depend on the model's elements: the model is loaded at collection
         # (once; the `model` fixture reuses it) and each pair is its own test id.
-        section = config.mlipcheck_profile.section(metafunc.definition.get_closest_marker("pairs").args[0])
+        from mlipcheck.checks.dimers import pairs_for
+
+        section = profile_of(config).section(metafunc.definition.get_closest_marker("pairs").args[0])
         seed = config.getoption("mlipcheck_seed")
         _parametrize_per_model(metafunc, "pair", lambda model: [
             ("-".join(pair), pair) for pair in pairs_for(model, section, seed)], "element pair")
@@ -167,7 +201,7 @@ def pytest_generate_tests(metafunc):
         # Likewise the crystals of the property suites.
         kind, section = metafunc.definition.get_closest_marker("model_items").args
         _parametrize_per_model(metafunc, "item", lambda model: model_items(
-            config, model, kind, config.mlipcheck_profile.section(section)), f"{kind} crystal")
+            config, model, kind, profile_of(config).section(section)), f"{kind} crystal")
     elif "model" in metafunc.fixturenames:
         params = [pytest.param(s, id=s.label) for s in specs] or no_model
         metafunc.parametrize("model", params, indirect=True, scope="session")
@@ -185,7 +219,9 @@ def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         marker = metafunc.definition.get_closest_marker("cases")
         selection = {k: v for k, v in (marker.kwargs if marker else {}).items() if k != "one_in_quick"}
-        cases = cases_for(config.mlipcheck_profile.quick, **selection)
+        from mlipcheck.structures import cases_for
+
+        cases = cases_for(profile_of(config).quick, **selection)
         metafunc.parametrize("case", [
             pytest.param(c, id=c.name, marks=[pytest.mark.quick] if c.quick else [])
             for c in cases], indirect=True)
@@ -251,7 +287,7 @@ def reference_sets(config) -> list:
 @pytest.fixture(scope="session")
 def profile(request):
     """The threshold profile of this run (mlipcheck.profiles.Profile)."""
-    return request.config.mlipcheck_profile
+    return profile_of(request.config)
 
 
 def loaded_model(config, spec):
@@ -259,9 +295,11 @@ def loaded_model(config, spec):
     loaded = config.stash[MODELS_KEY]
     if spec.text not in loaded:
         try:
+            from mlipcheck.adapters import load_model
+
             loaded[spec.text] = load_model(spec, config.getoption("mlipcheck_allow_download"))
             timeout = config.getoption("mlipcheck_timeout")
-            loaded[spec.text].call_timeout = timeout or config.mlipcheck_profile.section("call")["timeout_s"]
+            loaded[spec.text].call_timeout = timeout or profile_of(config).section("call")["timeout_s"]
         except MlipcheckError as exc:
             loaded[spec.text] = exc
     return loaded[spec.text]
@@ -295,9 +333,11 @@ def case(request, model):
     if missing:
         pytest.skip(f"{model.label} does not declare {', '.join(missing)} (case {request.param.name})")
     marker = request.node.get_closest_marker("cases")
-    profile = request.config.mlipcheck_profile
+    profile = profile_of(request.config)
     if marker and marker.kwargs.get("one_in_quick") and profile.quick:
         selection = {k: v for k, v in marker.kwargs.items() if k != "one_in_quick"}
+        from mlipcheck.structures import cases_for
+
         first = next(c for c in cases_for(True, **selection) if not model.unsupported(c.symbols))
         if first is not request.param:
             pytest.skip(f"the quick profile runs this on one case per model ({first.name})")
@@ -393,7 +433,7 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     from mlipcheck.checks.evaluate import test_budget
 
-    with test_budget(float(item.config.mlipcheck_profile.section("call")["test_budget_s"])):
+    with test_budget(float(profile_of(item.config).section("call")["test_budget_s"])):
         return (yield)
 
 
@@ -401,6 +441,10 @@ def pytest_runtest_protocol(item, nextitem):
 def pytest_runtest_call(item):
     # A check with nothing to judge here raises NotApplicable: a skip with its reason, never a pass.
     # A model that broke a property so badly that the check stopped raises ModelFailure: a fail.
+    if item.get_closest_marker("mlipcheck") is None:
+        return (yield)
+    from mlipcheck.checks.measurement import NotApplicable
+
     try:
         return (yield)
     except NotApplicable as exc:
@@ -464,6 +508,9 @@ class ReportWriter:
     """Writes report.json as the run goes and summary.md at the end (controller only)."""
 
     def __init__(self, config):
+        from mlipcheck import report as report_module
+
+        self.report = report_module
         self.config = config
         self.folder = Path(config.getoption("mlipcheck_report"))
         self.data = report_module.new_report(config.mlipcheck_profile.name, sys.argv)
@@ -476,16 +523,16 @@ class ReportWriter:
         if "mlipcheck_model_info" in properties:
             info = json.loads(properties["mlipcheck_model_info"])
             self.data["models"][info["label"]] = info
-        self.data["results"].append(report_module.record_from(report, properties))
-        report_module.write_json(self.data, self.folder)  # atomic: a killed run leaves a valid file
+        self.data["results"].append(self.report.record_from(report, properties))
+        self.report.write_json(self.data, self.folder)  # atomic: a killed run leaves a valid file
 
     def pytest_sessionfinish(self, session, exitstatus):
         if not self.data["results"]:
             return
         self.data["run"]["finished"] = True
         self.data["run"]["exit_status"] = int(exitstatus)
-        report_module.write_json(self.data, self.folder)
-        (self.folder / "summary.md").write_text(report_module.markdown(self.data))
+        self.report.write_json(self.data, self.folder)
+        (self.folder / "summary.md").write_text(self.report.markdown(self.data))
         from mlipcheck.html import render
 
         (self.folder / "report.html").write_text(render(self.data))
