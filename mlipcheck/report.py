@@ -33,6 +33,16 @@ def _versions():
     return out
 
 
+def _gpus() -> list:
+    """The GPUs torch sees (name, memory), where torch is already loaded; never imports it."""
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return []
+    return [{"name": torch.cuda.get_device_name(i),
+             "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
+            for i in range(torch.cuda.device_count())]
+
+
 def new_report(profile_name, argv) -> dict:
     return {
         "schema": SCHEMA,
@@ -42,7 +52,7 @@ def new_report(profile_name, argv) -> dict:
             "profile": profile_name,
             "command_line": " ".join(argv),
             "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
-                        "cpus": os.cpu_count()},
+                        "cpus": os.cpu_count(), "gpus": _gpus()},
             "packages": _versions(),
             "finished": False,
         },

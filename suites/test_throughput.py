@@ -8,8 +8,8 @@ import pytest
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.species import FALLBACK_ELEMENTS
-from mlipcheck.checks.throughput import (check_scaling, crystal_of_size, first_call, memory_needed_mb, memory_total_mb,
-                                         record, steady_state)
+from mlipcheck.checks.throughput import (check_scaling, crystal_of_size, first_call, gpu_memory_needed_mb,
+                                         memory_needed_mb, memory_total_mb, record, steady_state)
 from mlipcheck.profiles import load_profile
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.benchmark]
@@ -41,6 +41,10 @@ def test_throughput(model, n_atoms, profile, benchmark, request):
     if needed and total and needed > 0.8 * total:  # an out-of-memory kill would end the whole run
         pytest.skip(f"{len(atoms)} atoms would need ~{needed / 1024:.0f} GB (extrapolated from the smaller "
                     f"sizes) of {total / 1024:.0f} GB")
+    gpu_needed, gpu_total = gpu_memory_needed_mb(model, symbol, len(atoms))
+    if gpu_needed and gpu_total and gpu_needed > 0.9 * gpu_total:
+        pytest.skip(f"{len(atoms)} atoms would need ~{gpu_needed / 1024:.0f} GB of GPU memory (extrapolated) "
+                    f"of {gpu_total / 1024:.0f} GB")
     first = first_call(model, atoms)
     benchmark.pedantic(evaluate, args=(model, atoms), rounds=int(section["rounds"]), iterations=1, warmup_rounds=0)
     if benchmark.stats is not None:

@@ -201,3 +201,18 @@ def test_third_party_adapter_through_entry_point(tmp_path, monkeypatch):
     assert "fake" in known_adapters()
     model = load("fake")
     assert model.framework == "fake" and model.elements == {"Cu"}
+
+
+def test_device_cuda_without_a_gpu_is_one_clear_message():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(ModelLoadError, match="device=cuda asked for, but torch .* sees no GPU"):
+        spec = f"mace:{TINY_MACE}" if importlib.util.find_spec("mace") else f"nequip:{TINY_NEQUIP}"
+        load_model(parse_model_specs([f"{spec},device=cuda"])[0])
+    with pytest.raises(ModelLoadError, match="EMT runs on the CPU only"):
+        load_model(parse_model_specs(["emt,device=cuda"])[0])
+    assert load_model(parse_model_specs(["emt,device=auto"])[0]).device == "cpu"
+    with pytest.raises(UsageError, match="cpu, cuda, cuda:N or auto"):
+        parse_model_specs(["emt,device=gpu0"])

@@ -87,6 +87,8 @@ def _check_metadata_options(text, options):
         raise bad("dtype", "float32 or float64 (the precision the tolerances are made for)")
     if "stress" in options and options["stress"].lower() not in ("1", "0", "true", "false", "yes", "no"):
         raise bad("stress", "true or false")
+    if "device" in options and not re.fullmatch(r"cpu|cuda|cuda:\d+|auto", options["device"]):
+        raise bad("device", "cpu, cuda, cuda:N or auto")
     if "elements" in options:
         try:
             parse_elements(options["elements"])
@@ -124,6 +126,7 @@ class Model:
     has_stress: bool
     load_seconds: float = 0.0
     version: str = ""
+    device: str = "cpu"  # where the model runs: cpu, cuda, cuda:N
     # Global state the framework depends on (e.g. torch's default dtype), applied around calls.
     call_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     calculator: Calculator | None = None
@@ -174,9 +177,32 @@ class Model:
             "spec": self.spec.text, "label": self.label, "framework": self.framework,
             "version": self.version,
             "elements": sorted(self.elements, key=lambda s: atomic_numbers[s]) if self.elements else None,
-            "cutoff": self.cutoff, "dtype": self.dtype, "stress": self.has_stress,
+            "cutoff": self.cutoff, "dtype": self.dtype, "stress": self.has_stress, "device": self.device,
             "load_seconds": round(self.load_seconds, 3),
         }
+
+
+def resolve_device(spec: ModelSpec, framework: str, torch_based: bool = True) -> str:
+    """The device a model runs on, from `,device=cpu|cuda|cuda:N|auto` (default cpu): auto is a
+    GPU where torch sees one. A GPU asked for where there is none is one clear load error."""
+    asked = spec.options.get("device", "cpu")
+    if asked == "cpu" or (asked == "auto" and not torch_based):
+        return "cpu"
+    if not torch_based:
+        raise ModelLoadError(f"{spec.text}: {framework} runs on the CPU only; drop device={asked}")
+    import torch
+
+    available = torch.cuda.is_available()
+    if asked == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        raise ModelLoadError(f"{spec.text}: device={asked} asked for, but torch {torch.__version__} sees no GPU "
+                             f"(a CPU build, or no driver here); use device=cpu, or device=auto to take a GPU "
+                             f"only where there is one")
+    index = int(asked.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ModelLoadError(f"{spec.text}: device={asked}, but torch sees {torch.cuda.device_count()} GPU(s)")
+    return asked
 
 
 def torch_dtype_context(dtype: str):

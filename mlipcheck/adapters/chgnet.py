@@ -6,7 +6,7 @@
 import os
 import time
 
-from mlipcheck.adapters.base import Model, require, torch_dtype_context
+from mlipcheck.adapters.base import Model, require, resolve_device, torch_dtype_context
 from mlipcheck.errors import ModelLoadError
 
 BUNDLED = ("0.3.0", "0.2.0", "r2scan")
@@ -18,13 +18,14 @@ def load(spec, allow_download=False) -> Model:
     from chgnet.model.dynamics import CHGNetCalculator
 
     target = spec.target or "0.3.0"
+    device = resolve_device(spec, "CHGNet")
     start = time.perf_counter()
     with torch_dtype_context("float32")():  # CHGNet is float32 only, whatever torch's default is
         try:
             if target in BUNDLED:
-                model = CHGNet.load(model_name=target, use_device="cpu", verbose=False)
+                model = CHGNet.load(model_name=target, use_device=device, verbose=False)
             elif os.path.isfile(target):
-                model = CHGNet.from_file(target)
+                model = CHGNet.from_file(target).to(device)
             else:
                 raise ModelLoadError(
                     f"CHGNet model {target!r} is neither a bundled version ({', '.join(BUNDLED)}) "
@@ -37,7 +38,7 @@ def load(spec, allow_download=False) -> Model:
     elapsed = time.perf_counter() - start
 
     def make_calculator():
-        return CHGNetCalculator(model=model, use_device="cpu")
+        return CHGNetCalculator(model=model, use_device=device)
 
     def predict_batch(structures):
         """CHGNet's own batching (predict_graph over a list), converted as CHGNetCalculator does."""
@@ -59,7 +60,7 @@ def load(spec, allow_download=False) -> Model:
         cutoff=float(model.graph_converter.atom_graph_cutoff), dtype="float32",
         has_stress=True, load_seconds=elapsed,
         version=f"chgnet {chgnet.__version__}, weights {target}",
-        call_context=torch_dtype_context("float32"), predict_batch=predict_batch,
+        call_context=torch_dtype_context("float32"), predict_batch=predict_batch, device=device,
     )
 
 

@@ -5,7 +5,7 @@ import ase
 from ase.build import bulk
 from ase.calculators.emt import EMT, parameters
 
-from mlipcheck.adapters.base import Model
+from mlipcheck.adapters.base import Model, resolve_device
 
 
 def _cutoff() -> float:
@@ -23,6 +23,7 @@ def _cutoff() -> float:
 
 
 def load(spec, allow_download=False) -> Model:
+    resolve_device(spec, "EMT", torch_based=False)  # the CPU, or one clear message
     start = time.perf_counter()
     return Model(
         spec=spec, framework="emt", make_calculator=EMT,

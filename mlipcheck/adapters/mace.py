@@ -9,7 +9,7 @@ import time
 from importlib.metadata import version
 
 from mlipcheck.adapters._files import check_model_file, find_weights
-from mlipcheck.adapters.base import Model, parse_elements, require, torch_dtype_context
+from mlipcheck.adapters.base import Model, parse_elements, require, resolve_device, torch_dtype_context
 from mlipcheck.errors import ModelLoadError
 
 ENV_VAR = "MLIPCHECK_MACE_MODEL"
@@ -55,9 +55,10 @@ def load(spec, allow_download=False) -> Model:
         path = _foundation_file(spec, allow_download)
     dtype = spec.options.get("dtype", "")
     kwargs = {"head": spec.options["head"]} if "head" in spec.options else {}
+    device = resolve_device(spec, "MACE")
 
     def make_calculator():
-        return MACECalculator(model_paths=str(path), device=spec.options.get("device", "cpu"),
+        return MACECalculator(model_paths=str(path), device=device,
                               default_dtype=dtype, **kwargs)
 
     import torch
@@ -78,5 +79,5 @@ def load(spec, allow_download=False) -> Model:
         elements=parse_elements([int(z) for z in calc.z_table.zs]), cutoff=float(calc.r_max),
         dtype=calc.default_dtype, has_stress="stress" in calc.implemented_properties,
         load_seconds=elapsed, version=f"mace-torch {version('mace-torch')}, file {path}",
-        call_context=torch_dtype_context(calc.default_dtype),
+        call_context=torch_dtype_context(calc.default_dtype), device=device,
     )

@@ -8,7 +8,7 @@ import time
 from importlib.metadata import version
 
 from mlipcheck.adapters._files import check_model_file, find_weights
-from mlipcheck.adapters.base import Model, parse_elements, require, torch_dtype_context
+from mlipcheck.adapters.base import Model, parse_elements, require, resolve_device, torch_dtype_context
 from mlipcheck.errors import ModelLoadError
 
 ENV_VAR = "MLIPCHECK_NEQUIP_MODEL"
@@ -32,11 +32,13 @@ def load(spec, allow_download=False) -> Model:
             "Fetch a packaged model (e.g. `nequip-package` or nequip.net) on a machine with "
             "network access.")
 
+    device = resolve_device(spec, "NequIP")
+
     def make_calculator():
         if path.name.endswith(".pt2"):
-            return NequIPCalculator.from_compiled_model(str(path), device="cpu")
+            return NequIPCalculator.from_compiled_model(str(path), device=device)
         # Private API, wrapped here only: NequIP's loader for .nequip.zip and .ckpt files.
-        return NequIPCalculator._from_saved_model(str(path), device="cpu")
+        return NequIPCalculator._from_saved_model(str(path), device=device)
 
     start = time.perf_counter()
     try:
@@ -55,7 +57,7 @@ def load(spec, allow_download=False) -> Model:
         cutoff=float(metadata["r_max"]) if "r_max" in metadata else None,
         dtype=dtype, has_stress=True, load_seconds=elapsed,
         version=f"nequip {version('nequip')}, file {path}",
-        call_context=torch_dtype_context(dtype),
+        call_context=torch_dtype_context(dtype), device=device,
     )
 
 

@@ -79,4 +79,5 @@ def load(spec, allow_download=False) -> Model:
         dtype=str(getattr(calc, "dtype", "float64")).replace("torch.", ""),
         has_stress="stress" in getattr(calc, "implemented_properties", ()),
         load_seconds=time.perf_counter() - start, version=type(calc).__name__,
+        device=str(spec.options.get("device") or getattr(calc, "device", "cpu")),
     )

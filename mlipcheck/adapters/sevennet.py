@@ -28,9 +28,11 @@ def load(spec, allow_download=False) -> Model:
             "checkpoint file. Pass one, e.g. --model sevennet:7net-0 or --model "
             "sevennet:/path/to/checkpoint.pth")
 
+    device = resolve_device(spec, "SevenNet")
+
     def make_calculator():
         with torch_dtype_context("float32")():
-            return SevenNetCalculator(target, device="cpu")
+            return SevenNetCalculator(target, device=device)
 
     start = time.perf_counter()
     try:
@@ -43,5 +45,5 @@ def load(spec, allow_download=False) -> Model:
         elements=parse_elements(list(calc.type_map)), cutoff=float(calc.cutoff), dtype="float32",
         has_stress=True, load_seconds=elapsed,
         version=f"sevenn {sevenn.__version__}, weights {target}",
-        call_context=torch_dtype_context("float32"),
+        call_context=torch_dtype_context("float32"), device=device,
     )

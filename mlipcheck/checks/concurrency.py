@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 import time
 from pathlib import Path
@@ -139,10 +140,13 @@ def check_memory_growth(model, case, section, seed=0) -> Measurement:
     if not tracing:
         tracemalloc.start()
     calls = int(section["calls"])
-    heap, traced, rss = [], [], []
+    cuda = sys.modules["torch"].cuda if model.device.startswith("cuda") and "torch" in sys.modules else None
+    heap, traced, rss, gpu = [], [], [], []
     try:
         for _ in range(calls + 1):
             evaluate(model, case.atoms)
+            if cuda is not None:  # the framework's own allocator statistics on the GPU
+                gpu.append(cuda.memory_allocated() / 2**20)
             heap.append(heap_mb() if heap_mb else 0.0)
             traced.append(tracemalloc.get_traced_memory()[0] / 2**20)
             rss.append(resident_mb())
@@ -151,13 +155,16 @@ def check_memory_growth(model, case, section, seed=0) -> Measurement:
             tracemalloc.stop()
     heap_kb = 1024 * _trimmed_mean(np.diff(heap))
     traced_kb = 1024 * _trimmed_mean(np.diff(traced))
-    per_call_kb = max(heap_kb, traced_kb)
+    gpu_kb = 1024 * _trimmed_mean(np.diff(gpu)) if gpu else 0.0
+    per_call_kb = max(heap_kb, traced_kb, gpu_kb)
     allowance = float(section["max_leak_kb_per_call"])
     passed = per_call_kb <= allowance
-    source = "malloc" if heap_kb >= traced_kb else "Python"
+    source = {heap_kb: "malloc", traced_kb: "Python", gpu_kb: "GPU"}[per_call_kb]
     return Measurement("memory_growth", f"memory kept per call over {calls} repeated calls ({source}, trimmed mean)",
                        per_call_kb, "kB/call", allowance, bool(passed), case=case.name,
                        details={"malloc_kb_per_call": heap_kb, "python_kb_per_call": traced_kb,
+                                "gpu_kb_per_call": gpu_kb if gpu else None,
+                                "gpu_allocated_mb": gpu[-1] if gpu else None,
                                 "malloc_statistics": heap_mb is not None,
                                 "malloc_growth_mb": heap[-1] - heap[0], "python_growth_mb": traced[-1] - traced[0],
                                 "resident_growth_mb": (rss[-1] - rss[0]) if rss[0] is not None else None,

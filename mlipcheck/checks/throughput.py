@@ -40,7 +40,29 @@ def crystal_of_size(symbol: str, n_atoms: int) -> Atoms:
     return atoms
 
 
-def _reset_peak():
+def _cuda(model):
+    """torch.cuda where the model runs on a GPU, else None."""
+    return sys.modules["torch"].cuda if model.device.startswith("cuda") and "torch" in sys.modules else None
+
+
+def synchronize(model):
+    """Wait for the GPU's queued work before a clock is read (a no-op on the CPU)."""
+    cuda = _cuda(model)
+    if cuda is not None:
+        cuda.synchronize()
+
+
+def gpu_memory_mb(model) -> tuple[float, float] | tuple[None, None]:
+    """(peak allocated since the last reset, total) in MB on the model's GPU; (None, None) on the CPU."""
+    cuda = _cuda(model)
+    if cuda is None:
+        return None, None
+    return cuda.max_memory_allocated() / 2**20, cuda.get_device_properties(model.device).total_memory / 2**20
+
+
+def _reset_peak(model=None):
+    if model is not None and _cuda(model) is not None:
+        _cuda(model).reset_peak_memory_stats()
     try:
         Path("/proc/self/clear_refs").write_text("5")
         return True
@@ -56,13 +78,22 @@ def memory_needed_mb(model, symbol: str, n_atoms: int) -> float | None:
     """Peak resident memory expected at n_atoms, extrapolated linearly from the sizes already
     measured (None with fewer than two). CHGNet 0.3.0 grows ~14 MB per atom (E, F and stress by
     autograd): 2197 Cu atoms would need ~30 GB, and the kernel killed the whole run."""
+    return _extrapolated(model, symbol, n_atoms, "peak_rss_mb")
+
+
+def _extrapolated(model, symbol, n_atoms, key) -> float | None:
     rows = sorted((k[2], v) for k, v in model.cache.items()
-                  if isinstance(k, tuple) and k[:2] == ("throughput", symbol) and v.get("peak_rss_mb"))
+                  if isinstance(k, tuple) and k[:2] == ("throughput", symbol) and v.get(key))
     if len(rows) < 2:
         return None
-    (n1, r1), (n2, r2) = (rows[-2][1]["atoms"], rows[-2][1]["peak_rss_mb"]), (rows[-1][1]["atoms"], rows[-1][1]["peak_rss_mb"])
+    (n1, r1), (n2, r2) = (rows[-2][1]["atoms"], rows[-2][1][key]), (rows[-1][1]["atoms"], rows[-1][1][key])
     slope = max((r2 - r1) / max(n2 - n1, 1), 0.0)
     return r2 + slope * (n_atoms - n2)
+
+
+def gpu_memory_needed_mb(model, symbol: str, n_atoms: int) -> tuple[float | None, float | None]:
+    """(GPU memory expected at n_atoms, the GPU's total) where the model runs on a GPU."""
+    return _extrapolated(model, symbol, n_atoms, "gpu_peak_mb"), gpu_memory_mb(model)[1]
 
 
 def memory_total_mb() -> float | None:
@@ -72,9 +103,11 @@ def memory_total_mb() -> float | None:
 def first_call(model, atoms: Atoms) -> float:
     """Seconds of the first call on this structure (graph building, compilation, allocation);
     resets the peak-memory mark first, so the size's peak is read after its steady calls."""
-    model.cache["peak_reset"] = _reset_peak()
+    model.cache["peak_reset"] = _reset_peak(model)
+    synchronize(model)
     start = time.perf_counter()
     evaluate(model, atoms)
+    synchronize(model)
     return time.perf_counter() - start
 
 
@@ -82,7 +115,8 @@ def record(model, symbol, n_request, n_atoms, first, steady, spread) -> dict:
     """One size's numbers, cached per model, element and requested size for the scaling verdict."""
     row = {"atoms": n_atoms, "first_call_s": first, "steady_s": steady, "steady_std_s": spread,
            "atoms_per_s": n_atoms / steady, "calls_per_s": 1.0 / steady, "ns_per_day_1fs": 0.0864 / steady,
-           "peak_rss_mb": _peak_mb() if model.cache.get("peak_reset") else None}
+           "peak_rss_mb": _peak_mb() if model.cache.get("peak_reset") else None,
+           "gpu_peak_mb": gpu_memory_mb(model)[0]}
     model.cache[("throughput", symbol, n_request)] = row
     return row
 
@@ -95,8 +129,10 @@ def measure_size(model, atoms: Atoms, rounds: int, symbol="", n_request=0) -> di
 def steady_state(model, atoms: Atoms, rounds: int, symbol, n_request, first) -> dict:
     times = []
     for _ in range(rounds):
+        synchronize(model)
         start = time.perf_counter()
         evaluate(model, atoms)
+        synchronize(model)
         times.append(time.perf_counter() - start)
     return record(model, symbol, n_request or len(atoms), len(atoms), first, float(np.mean(times)), float(np.std(times)))
 
@@ -124,7 +160,7 @@ def check_scaling(model, symbol: str, section) -> Measurement:
     busy processes gave CHGNet 2.15 where it measures 1.18 alone. Sizes that would not fit in
     memory (extrapolated from the smaller ones' peaks) are left out."""
     total = memory_total_mb()
-    structures, first, peaks = [], [], []
+    structures, first, peaks, gpu_peaks = [], [], [], []
     with one_thread():
         for n in section["sizes"]:  # smallest first: each size's first call and its peak memory
             if len(peaks) >= 2 and peaks[-1][1] and peaks[-2][1] and total:
@@ -133,18 +169,25 @@ def check_scaling(model, symbol: str, section) -> Measurement:
                 if needed > 0.8 * total:
                     break
             atoms = crystal_of_size(symbol, int(n))
-            reset = _reset_peak()
+            reset = _reset_peak(model)
             start = time.perf_counter()
             evaluate(model, atoms)
+            synchronize(model)
             first.append(time.perf_counter() - start)
             peaks.append((len(atoms), _peak_mb() if reset else None))
+            gpu_peaks.append(gpu_memory_mb(model)[0])
             structures.append(atoms)
+        # On a GPU the work is the device's: wall time between synchronisations (still interleaved,
+        # still the minimum); on the CPU the process's CPU time.
+        clock = time.perf_counter if _cuda(model) is not None else time.process_time
         cpu = [[] for _ in structures]
         for _ in range(int(section["scaling_rounds"])):
             for times, atoms in zip(cpu, structures):
-                start = time.process_time()
+                synchronize(model)
+                start = clock()
                 evaluate(model, atoms)
-                times.append(time.process_time() - start)
+                synchronize(model)
+                times.append(clock() - start)
     n = np.array([len(a) for a in structures], float)
     t = np.array([min(times) for times in cpu])
     # the slope over the largest sizes: small systems are dominated by fixed per-call overhead
@@ -153,10 +196,11 @@ def check_scaling(model, symbol: str, section) -> Measurement:
         keep = np.ones_like(n, bool)
     exponent = float(np.polyfit(np.log(n[keep]), np.log(t[keep]), 1)[0])
     limit = float(section["max_exponent"])
-    return Measurement("scaling", f"d log(CPU time) / d log(N) over N >= {int(n[keep].min())} (one thread)",
+    what = "GPU wall time" if clock is time.perf_counter else "CPU time, one thread"
+    return Measurement("scaling", f"d log(time) / d log(N) over N >= {int(n[keep].min())} ({what})",
                        exponent, "", limit, bool(exponent <= limit), case=symbol,
                        details={"sizes": n.astype(int).tolist(), "cpu_s_one_thread": np.round(t, 6).tolist(),
                                 "rounds": int(section["scaling_rounds"]),
                                 "first_call_s": [round(f, 6) for f in first],
-                                "peak_rss_mb": [p for _, p in peaks],
+                                "peak_rss_mb": [p for _, p in peaks], "gpu_peak_mb": gpu_peaks,
                                 "atoms_per_cpu_s": [round(float(a / b), 2) for a, b in zip(n, t)]})
