@@ -4,6 +4,7 @@
     mlipcheck run --model X --baseline OLD.json      run, then gate on regressions against OLD
     mlipcheck compare OLD.json NEW.json              what got better or worse between two runs
     mlipcheck report RUN.json --html OUT.html        re-render a run's report (or --markdown OUT.md)
+    mlipcheck report merge A.json B.json -o DIR      one report from the shards of a run (--mlipcheck-shard)
     mlipcheck models                                 adapters known here and whether each loads
     mlipcheck eval --model SPEC FILE.extxyz          one model on one structure (reproduce a failure)
 
@@ -118,6 +119,23 @@ def _eval(args) -> int:
     return 0
 
 
+def _merge(paths, output, parser) -> int:
+    from mlipcheck import report
+    from mlipcheck.html import render
+
+    if not output:
+        parser.error("report merge: give the output folder with -o DIR")
+    merged = report.merge([report.load(p) for p in paths])
+    folder = Path(output)
+    report.write_json(merged, folder)
+    (folder / "summary.md").write_text(report.markdown(merged))
+    (folder / "report.html").write_text(render(merged))
+    shards = merged["run"]["shards"]
+    print(f"merged shards {shards['merged']} of {shards['count']} into {folder}: "
+          f"{merged['summary']}" + (f"; MISSING shards {shards['missing']}" if shards["missing"] else ""))
+    return 1 if shards["missing"] else 0
+
+
 def main(argv=None) -> int:
     from mlipcheck.errors import MlipcheckError
 
@@ -133,10 +151,11 @@ def main(argv=None) -> int:
     cmp.add_argument("old")
     cmp.add_argument("new")
     _gate_options(cmp)
-    render = commands.add_parser("report", help="re-render a report.json")
-    render.add_argument("run_json")
+    render = commands.add_parser("report", help="re-render a report.json, or merge shards: report merge A B -o DIR")
+    render.add_argument("run_json", nargs="+", help="RUN.json, or: merge SHARD1.json SHARD2.json ...")
     render.add_argument("--markdown", help="where to write the Markdown summary")
     render.add_argument("--html", help="where to write the self-contained HTML report")
+    render.add_argument("-o", "--output", help="merge: the folder for report.json, summary.md, report.html")
     commands.add_parser("models", help="list adapters and whether each is usable here")
     one = commands.add_parser("eval", help="evaluate one model on a structure file")
     one.add_argument("--model", action="append", required=True)
@@ -154,7 +173,11 @@ def main(argv=None) -> int:
         if args.command == "report":
             from mlipcheck import report
 
-            data = report.load(args.run_json)
+            if args.run_json[0] == "merge":
+                return _merge(args.run_json[1:], args.output, parser)
+            if len(args.run_json) != 1:
+                parser.error("report: give one RUN.json (or: report merge A.json B.json ... -o DIR)")
+            data = report.load(args.run_json[0])
             if not (args.markdown or args.html):
                 parser.error("report: give --markdown OUT.md and/or --html OUT.html")
             if args.markdown:

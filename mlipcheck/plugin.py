@@ -82,6 +82,10 @@ def pytest_addoption(parser):
     group.addoption("--phonon-reference", action="append", default=[], metavar="DIR",
                     help="phonopy reference folder (phonopy_disp.yaml or POSCAR-unitcell, FORCE_SETS, "
                          "optional BORN) to compare frequencies with (repeatable)")
+    group.addoption("--mlipcheck-shard", default=None, metavar="K/N",
+                    help="run shard K of N (1 <= K <= N): a deterministic split of the collected tests, "
+                         "each model's tests of one suite kept together; merge the shards' reports with "
+                         "`mlipcheck report merge`")
     group.addoption("--reference-class-map", default=None, metavar="LABEL=CLASS,...",
                     help="rename material_class / config_type labels of reference frames, e.g. "
                          "Surface=surface,Vacancy=defect")
@@ -117,6 +121,7 @@ def pytest_configure(config):
         config.mlipcheck_specs = parse_model_specs(config.getoption("model"))
         config.mlipcheck_profile = profile_of(config)
         _check_numbers(config)
+        shard_of(config)
         from mlipcheck.checks.eos import load_eos_reference
 
         for path in config.getoption("eos_reference"):  # a bad file is a usage error, up front
@@ -146,6 +151,50 @@ def profile_of(config):
         except MlipcheckError as exc:
             raise pytest.UsageError(str(exc)) from None
     return config.mlipcheck_profile
+
+
+def shard_of(config) -> tuple[int, int] | None:
+    """(K, N) from --mlipcheck-shard K/N, or None."""
+    text = config.getoption("mlipcheck_shard")
+    if text is None:
+        return None
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--mlipcheck-shard {text}: give K/N with 1 <= K <= N, e.g. 2/4")
+    return int(k), int(n)
+
+
+def _group(item) -> str:
+    """Tests that share cached work run in one shard (and, with --dist loadgroup, one worker):
+    one model's tests of one suite module."""
+    spec = item.callspec.params.get("model") if hasattr(item, "callspec") else None
+    return f"{getattr(spec, 'label', '-')}::{item.nodeid.split('::')[0]}"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:  # pytest-xdist's --dist loadgroup keeps a group on one worker
+        if item.get_closest_marker("mlipcheck") is not None:
+            item.add_marker(pytest.mark.xdist_group(_group(item)))
+    shard = shard_of(config)
+    if shard is None:
+        return
+    k, n = shard
+    groups = {}
+    for item in items:
+        groups.setdefault(_group(item), []).append(item)
+    # Largest groups first, each to the shard with the fewest tests so far: deterministic (the
+    # order of the collected tests), and balanced in test count.
+    sizes = [0] * n
+    mine = set()
+    for name, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        target = sizes.index(min(sizes))
+        sizes[target] += len(members)
+        if target == k - 1:
+            mine.add(name)
+    kept = [item for item in items if _group(item) in mine]
+    config.hook.pytest_deselected(items=[item for item in items if _group(item) not in mine])
+    config.mlipcheck_shard_total = len(items)
+    items[:] = kept
 
 
 def _check_numbers(config):
@@ -514,6 +563,9 @@ class ReportWriter:
         self.config = config
         self.folder = Path(config.getoption("mlipcheck_report"))
         self.data = report_module.new_report(config.mlipcheck_profile.name, sys.argv)
+        shard = shard_of(config)
+        if shard:
+            self.data["run"]["shard"] = {"index": shard[0], "count": shard[1]}
 
     def pytest_runtest_logreport(self, report):
         # Setup problems count too: a model that does not load is an error of each of its tests.
@@ -525,6 +577,11 @@ class ReportWriter:
             self.data["models"][info["label"]] = info
         self.data["results"].append(self.report.record_from(report, properties))
         self.report.write_json(self.data, self.folder)  # atomic: a killed run leaves a valid file
+
+    def pytest_collection_finish(self, session):
+        if "shard" in self.data["run"]:  # what the whole run collected, so a merge can tell it is whole
+            self.data["run"]["shard"]["collected_total"] = getattr(self.config, "mlipcheck_shard_total", None)
+            self.data["run"]["shard"]["collected"] = len(session.items)
 
     def pytest_sessionfinish(self, session, exitstatus):
         if not self.data["results"]:

@@ -217,6 +217,39 @@ def load(path) -> dict:
     return data
 
 
+def merge(runs: list[dict]) -> dict:
+    """One report from the shards of one run (`--mlipcheck-shard K/N`): results and models
+    together, counts recomputed. Shards missing from `runs` are recorded (run.shards.missing) and
+    make the merged run unfinished, so a gate refuses it; two shards holding one test are refused."""
+    if not runs:
+        raise ValueError("merge: give the report.json of every shard")
+    counts = {r["run"].get("shard", {}).get("count") for r in runs}
+    if None in counts or len(counts) != 1:
+        raise ValueError("merge: every report must be a shard of one run (--mlipcheck-shard K/N, the same N)")
+    count = counts.pop()
+    indices = [r["run"]["shard"]["index"] for r in runs]
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"merge: shard(s) {sorted({i for i in indices if indices.count(i) > 1})} given twice")
+    merged = json.loads(json.dumps(runs[0]))  # a deep copy of the first shard's run header
+    merged["run"].pop("shard", None)
+    missing = sorted(set(range(1, count + 1)) - set(indices))
+    merged["run"]["shards"] = {"count": count, "merged": sorted(indices), "missing": missing}
+    merged["run"]["finished"] = not missing and all(r["run"].get("finished") for r in runs)
+    merged["run"]["exit_status"] = max(int(r["run"].get("exit_status") or 0) for r in runs)
+    merged["run"]["command_line"] = [r["run"].get("command_line") for r in runs]
+    merged["models"], merged["results"] = {}, []
+    seen = set()
+    for r in sorted(runs, key=lambda r: r["run"]["shard"]["index"]):
+        merged["models"].update(r["models"])
+        for record in r["results"]:
+            if record["test_id"] in seen:
+                raise ValueError(f"merge: {record['test_id']} is in two shards")
+            seen.add(record["test_id"])
+            merged["results"].append(record)
+    merged["summary"] = summarize(merged)
+    return merged
+
+
 # What a gate may be told to accept, each by its own option; by default each fails the gate.
 ALLOWANCES = {"unfinished": "the candidate run did not finish (killed, or still running)",
               "missing": "tests of the baseline are missing from the candidate",
@@ -257,6 +290,12 @@ def compare(old, new, tolerance=0.1, allow=()) -> Comparison:
     if unknown:
         raise ValueError(f"unknown allowance {', '.join(sorted(unknown))}: give any of {', '.join(ALLOWANCES)}")
     out = Comparison()
+    shard, shards = new.get("run", {}).get("shard"), new.get("run", {}).get("shards") or {}
+    if shard or shards.get("missing"):
+        covered = f"shard {shard['index']} of {shard['count']}" if shard else \
+            f"shards {shards['merged']} of {shards['count']} (missing {shards['missing']})"
+        out.refusals.append(f"the candidate holds {covered} of a sharded run: merge every shard "
+                            f"(mlipcheck report merge) before gating")
     if not new.get("run", {}).get("finished", False):
         (out.not_compared if "unfinished" in allow else out.refusals).append(
             {"test": "(run)", "why": ALLOWANCES["unfinished"]} if "unfinished" in allow else ALLOWANCES["unfinished"])

@@ -10,7 +10,7 @@ process: a model file is as trusted as a script.
 import os
 import time
 
-from mlipcheck.adapters.base import Model, parse_elements, require, torch_dtype_context
+from mlipcheck.adapters.base import Model, parse_elements, require, resolve_device, torch_dtype_context
 from mlipcheck.errors import ModelLoadError
 
 BUNDLED = ("7net-0", "7net-0_11Jul2024", "7net-0_22May2024", "7net-l3i5")

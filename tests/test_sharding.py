@@ -1,0 +1,47 @@
+"""Sharding a run (--mlipcheck-shard K/N) and merging the shards' reports gives the verdicts of
+one run; a merge that misses a shard is refused by the gate."""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SUITES = [str(ROOT / "suites" / f) for f in ("test_symmetry.py", "test_consistency.py", "test_dimers.py")]
+
+
+def run(folder, *extra):
+    out = subprocess.run([sys.executable, "-m", "pytest", *SUITES, "--model", "emt", "-p", "no:cacheprovider", "-q",
+                          "--mlipcheck-report", str(folder), *extra], capture_output=True, text=True, timeout=600)
+    assert out.returncode in (0, 1), out.stdout[-2000:] + out.stderr
+    return json.loads((folder / "report.json").read_text())
+
+
+def verdicts(data):
+    return {r["test_id"]: (r["outcome"], r["value"]) for r in data["results"]}
+
+
+def test_two_shards_merged_equal_one_run(tmp_path):
+    whole = run(tmp_path / "whole")
+    first = run(tmp_path / "s1", "--mlipcheck-shard", "1/2")
+    second = run(tmp_path / "s2", "--mlipcheck-shard", "2/2")
+    assert first["results"] and second["results"]  # both shards hold work
+    assert not set(verdicts(first)) & set(verdicts(second))
+    cli = [sys.executable, "-m", "mlipcheck.cli"]
+    out = subprocess.run([*cli, "report", "merge", str(tmp_path / "s1" / "report.json"),
+                          str(tmp_path / "s2" / "report.json"), "-o", str(tmp_path / "merged")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    merged = json.loads((tmp_path / "merged" / "report.json").read_text())
+    assert verdicts(merged) == verdicts(whole)
+    assert (tmp_path / "merged" / "report.html").exists() and (tmp_path / "merged" / "summary.md").exists()
+    gate = subprocess.run([*cli, "compare", str(tmp_path / "whole" / "report.json"),
+                           str(tmp_path / "merged" / "report.json")], capture_output=True, text=True)
+    assert gate.returncode == 0, gate.stdout
+    # One shard alone, or a merge that misses one, is not a whole run: the gate refuses it.
+    partial = subprocess.run([*cli, "report", "merge", str(tmp_path / "s1" / "report.json"), "-o",
+                              str(tmp_path / "partial")], capture_output=True, text=True)
+    assert partial.returncode == 1 and "MISSING shards [2]" in partial.stdout
+    for candidate in (tmp_path / "partial" / "report.json", tmp_path / "s1" / "report.json"):
+        gate = subprocess.run([*cli, "compare", str(tmp_path / "whole" / "report.json"), str(candidate)],
+                              capture_output=True, text=True)
+        assert gate.returncode == 1 and "merge every shard" in gate.stdout, gate.stdout
