@@ -55,6 +55,7 @@ FAILURE_KEY = pytest.StashKey[list]()
 REFERENCE_KEY = pytest.StashKey[list]()
 START_KEY = pytest.StashKey[float]()
 MODEL_SECONDS_KEY = pytest.StashKey[float]()
+SETUP_SECONDS_KEY = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser):
@@ -537,10 +538,15 @@ def pytest_runtest_makereport(item, call):
         if "pair" in params and params["pair"]:
             item.user_properties.append(("mlipcheck_case", "-".join(params["pair"]) + " dimer"))
     if call.when == "call" and item.get_closest_marker("mlipcheck") and MODEL_SECONDS_KEY in item.stash:
+        # Setup and call together: shared work computed in a fixture (a dimer curve, an E(V) scan)
+        # is charged once, to the test whose setup computed it, and its duration counts with it.
         spent = _seconds_in_models(item.config) - item.stash[MODEL_SECONDS_KEY]
         item.user_properties.append(("mlipcheck_model_seconds", round(spent, 4)))
+        item.user_properties.append(("mlipcheck_setup_s", round(item.stash.get(SETUP_SECONDS_KEY, 0.0), 4)))
     outcome = yield
     test_report = outcome.get_result()
+    if call.when == "setup":
+        item.stash[SETUP_SECONDS_KEY] = test_report.duration
     if call.excinfo is None or not call.excinfo.errisinstance(ModelCallError):
         return
     exc = call.excinfo.value
@@ -603,13 +609,22 @@ def pytest_report_teststatus(report, config):
 
 def pytest_terminal_summary(terminalreporter, config):
     loaded = config.stash.get(MODELS_KEY, {})
-    if not loaded:
+    writer = config.pluginmanager.get_plugin("mlipcheck-report-writer")
+    if not loaded and writer is None:
         return
     terminalreporter.section("mlipcheck")
     wall = time.perf_counter() - config.stash[START_KEY]
-    inside = sum(m.call_seconds for m in loaded.values() if not isinstance(m, Exception))
-    terminalreporter.line(f"wall time {wall:.1f} s, {inside:.1f} s inside model calls "
-                          f"({100 * inside / wall:.0f} %; the rest is the suite's own work and loading)")
+    if loaded:
+        inside = sum(m.call_seconds for m in loaded.values() if not isinstance(m, Exception))
+        terminalreporter.line(f"wall time {wall:.1f} s, {inside:.1f} s inside model calls "
+                              f"({100 * inside / wall:.0f} %; the rest is the suite's own work and loading)")
+    else:  # the xdist controller: the workers' tests, as their reports tell it
+        results = writer.data["results"]
+        busy = sum(r["duration_s"] or 0.0 for r in results)
+        inside = sum(r["model_seconds"] or 0.0 for r in results)
+        terminalreporter.line(f"wall time {wall:.1f} s; the workers' tests took {busy:.1f} s, {inside:.1f} s of it "
+                              f"inside model calls ({100 * inside / max(busy, 1e-9):.0f} %); the rest of the wall "
+                              f"time: starting workers, imports, loading models; per suite in summary.md")
     for text, model in loaded.items():
         if isinstance(model, Exception):
             terminalreporter.line(f"{text}: not loaded: {model}")

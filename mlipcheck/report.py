@@ -82,7 +82,7 @@ def record_from(report, properties: dict) -> dict:
         "message": _short(report) if outcome in ("failed", "error", "skipped") else None,
         "structure": properties.get("mlipcheck_structure"),
         "details": json.loads(details) if details else None,
-        "duration_s": round(getattr(report, "duration_total", report.duration), 4),
+        "duration_s": round(report.duration + float(properties.get("mlipcheck_setup_s") or 0.0), 4),
         "model_seconds": properties.get("mlipcheck_model_seconds"),
     }
 
@@ -181,6 +181,11 @@ def markdown(data) -> str:
              "| suite | model | passed | failed | errors | skipped |", "|---|---|---:|---:|---:|---:|"]
     for (suite, model), c in sorted(table.items()):
         lines.append(f"| {suite} | {model} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} |")
+    lines += ["", "### Where the time went", "", "| suite | tests | seconds (setup + call) | inside model calls |",
+              "|---|---:|---:|---:|"]
+    for suite, (count, seconds, inside) in sorted(time_per_suite(data).items()):
+        share = f"{inside:.1f} s ({100 * inside / seconds:.0f} %)" if seconds > 0 else f"{inside:.1f} s"
+        lines.append(f"| {suite} | {count} | {seconds:.1f} | {share} |")
     if failures:
         lines += ["", "### Failures and errors", "", "| test | outcome | measured | threshold |", "|---|---|---|---|"]
         for r in failures[:50]:
@@ -193,6 +198,17 @@ def markdown(data) -> str:
 
 
 RECORD_KEYS = ("test_id", "model", "outcome", "value", "threshold", "unit")
+
+
+def time_per_suite(data) -> dict:
+    """suite -> (tests, seconds of setup + call, seconds inside model calls)."""
+    out = defaultdict(lambda: [0, 0.0, 0.0])
+    for r in data["results"]:
+        row = out[r["suite"]]
+        row[0] += 1
+        row[1] += r.get("duration_s") or 0.0
+        row[2] += r.get("model_seconds") or 0.0
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def load(path) -> dict:
