@@ -15,6 +15,7 @@ from mlipcheck.checks.periodicity import (check_equivalent_cell, check_nonperiod
                                           check_supercell)
 from mlipcheck.checks.species import check_species_supported, check_undeclared_element_refused
 from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
+from mlipcheck.checks.measurement import NotApplicable
 from mlipcheck.profiles import Section
 from mlipcheck.structures import Case, all_cases
 
@@ -70,7 +71,11 @@ def test_each_check_catches_its_defect_and_only_it(model_name, case, quick):
     for check_name, (check, section, applies) in CHECKS.items():
         if not applies(case.atoms):
             continue
-        result = check(model, case, quick.section(section))
+        try:
+            result = check(model, case, quick.section(section))
+        except NotApplicable as exc:  # e.g. a finite difference of pure noise never converges
+            assert check_name in may_fail, f"{check_name}: {exc}"
+            continue
         if check_name in must_fail:
             assert not result.passed, result.describe()
             assert result.atoms is not None, "a failing check must hand over its structure"

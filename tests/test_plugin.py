@@ -127,7 +127,27 @@ def test_a_user_test_with_a_model_argument_is_left_alone(pytester):
         def test_own(model):
             assert model == "mine"
     """)
-    assert pytester.runpytest_subprocess("--model", "emt").ret == 0
+    result = pytester.runpytest_subprocess("--model", "emt", str(pytester.path), "-p", "no:cacheprovider")
+    assert result.ret == 0
+    result.assert_outcomes(passed=1)
+
+
+def test_pytest_model_without_a_path_runs_the_suites_beside_the_projects_tests(pytester):
+    """In a folder outside the clone, `pytest --model emt -m symmetry` collects mlipcheck's
+    installed suites and the folder's own tests (one asks for the model)."""
+    pytester.makepyfile(test_team="""
+        import pytest
+        pytestmark = pytest.mark.mlipcheck
+
+        def test_team_check(model):
+            assert model.label == "emt"
+    """)
+    result = pytester.runpytest_subprocess("--model", "emt", "-m", "symmetry or not quick", "-k",
+                                           "team_check or (test_translation and Cu_fcc)", "-p", "no:cacheprovider",
+                                           "-rA")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    text = result.stdout.str()
+    assert "test_team.py::test_team_check[emt]" in text and "test_symmetry.py::test_translation[emt-Cu_fcc]" in text
 
 
 def test_installed_command_runs_the_suites_from_anywhere(tmp_path):
