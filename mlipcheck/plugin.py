@@ -622,9 +622,9 @@ def pytest_terminal_summary(terminalreporter, config):
         results = writer.data["results"]
         busy = sum(r["duration_s"] or 0.0 for r in results)
         inside = sum(r["model_seconds"] or 0.0 for r in results)
-        terminalreporter.line(f"wall time {wall:.1f} s; the workers' tests took {busy:.1f} s, {inside:.1f} s of it "
-                              f"inside model calls ({100 * inside / max(busy, 1e-9):.0f} %); the rest of the wall "
-                              f"time: starting workers, imports, loading models; per suite in summary.md")
+        terminalreporter.line(f"wall time {wall:.1f} s; the workers' tests took {busy:.1f} s between them, {inside:.1f} s of it "
+                              f"inside model calls ({100 * inside / max(busy, 1e-9):.0f} %; the wall time also holds starting "
+                              f"workers and loading models); per suite in summary.md")
     for text, model in loaded.items():
         if isinstance(model, Exception):
             terminalreporter.line(f"{text}: not loaded: {model}")

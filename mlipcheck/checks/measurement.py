@@ -39,11 +39,12 @@ class Measurement:
                              f"{self.relation} {self.threshold} disagrees with passed={self.passed}")
 
     def describe(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
         if self.passed:
-            comparison = f"{self.relation} threshold {self.threshold:.3g} {self.unit}"
+            comparison = f"{self.relation} threshold {self.threshold:.3g}{unit}"
         else:
-            comparison = f"{NEGATION[self.relation]} threshold {self.threshold:.3g} {self.unit} (must be {self.relation})"
-        text = f"{self.check} on {self.case}: {self.metric} = {self.value:.3g} {self.unit} {comparison}"
+            comparison = f"{NEGATION[self.relation]} threshold {self.threshold:.3g}{unit} (must be {self.relation})"
+        text = f"{self.check} on {self.case}: {self.metric} = {self.value:.3g}{unit} {comparison}"
         # lists (curves, parity points) are for the report's plots, not for a message
         extras = ", ".join(f"{k}={_fmt(v)}" for k, v in self.details.items()
                            if not isinstance(v, (list, dict)))
