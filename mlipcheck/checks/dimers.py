@@ -107,6 +107,17 @@ def judged_region(curve: DimerCurve, section) -> int:
     return int(above[-1]) if len(above) else 0
 
 
+def dimer_energy(model, curve: DimerCurve):
+    """E(r) of the curve's pair at any distance, in the curve's box."""
+    a, b = curve.pair.split("-")
+    box = max(14.0, 2 * (curve.r[-1] + curve.cutoff))
+
+    def energy_at(r):
+        return evaluate(model, dimer(a, b, r, box=box), stress=False).energy
+
+    return energy_at
+
+
 def _region_details(curve: DimerCurve, start: int) -> dict:
     return {"judged_from_A": float(curve.r[start]), "judged_to_A": float(curve.r[-1])}
 
@@ -144,13 +155,7 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
         details.update(jump_behind_wall_eV=float(jumps[outside]), jump_behind_wall_at_A=float(curve.r[outside + 1]))
     # Resolve the largest candidates over the tolerance (at most `max_refined`), largest first.
     candidates = [start + int(k) for k in np.argsort(-jumps[start:]) if jumps[start + k] > noise]
-    if energy_at is None:
-        a, b = curve.pair.split("-")
-        box = max(14.0, 2 * (curve.r[-1] + curve.cutoff))
-
-        def energy_at(x):
-            return evaluate(model, dimer(a, b, x, box=box), stress=False).energy
-
+    energy_at = energy_at or dimer_energy(model, curve)
     resolved = {k: _resolved_step(energy_at, curve, k, int(section["refine_points"]), noise)
                 for k in candidates[: int(section["max_refined"])]}
     if resolved:
@@ -188,8 +193,7 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
     by integrating along the grid: real models' short-range curves vary faster than any
     affordable grid (CHGNet's Fe-Fe force changes by 7 eV/A within 4 mA near 0.8 A while
     matching -dE/dr). A point where no step converges is left out and counted."""
-    a, b = curve.pair.split("-")
-    box = max(14.0, 2 * (curve.r[-1] + curve.cutoff))
+    energy_of = dimer_energy(model, curve)
     h = float(section.per_dtype("force_step", model.dtype))
     start = judged_region(curve, section)
     indices = np.unique(np.linspace(start, len(curve.r) - 1, int(section["force_points"])).astype(int))
@@ -198,7 +202,7 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
         r, force = float(curve.r[i]), float(curve.force[i])
 
         def energy_at(delta, r=r):
-            return evaluate(model, dimer(a, b, r + delta, box=box), stress=False).energy
+            return energy_of(r + delta)
 
         def tolerance(step, i=i, force=force):
             return (float(section["force_rel"]) * abs(force)
