@@ -130,6 +130,7 @@ def _merge(paths, output, parser) -> int:
     report.write_json(merged, folder)
     (folder / "summary.md").write_text(report.markdown(merged))
     (folder / "report.html").write_text(render(merged))
+    report.write_to_label(merged, folder)
     shards = merged["run"]["shards"]
     print(f"merged shards {shards['merged']} of {shards['count']} into {folder}: "
           f"{merged['summary']}" + (f"; MISSING shards {shards['missing']}" if shards["missing"] else ""))

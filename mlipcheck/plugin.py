@@ -599,6 +599,7 @@ class ReportWriter:
         from mlipcheck.html import render
 
         (self.folder / "report.html").write_text(render(self.data))
+        self.report.write_to_label(self.data, self.folder)
 
 
 def pytest_report_teststatus(report, config):

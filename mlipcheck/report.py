@@ -7,6 +7,7 @@ results reach it through pytest's own reports (user_properties).
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -15,6 +16,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+
+import numpy as np
 
 import mlipcheck
 
@@ -99,7 +102,7 @@ def summarize(data) -> dict:
 
 
 LOCK = ".mlipcheck-run.lock"
-RUN_FILES = ("report.json", "summary.md", "report.html")
+RUN_FILES = ("report.json", "summary.md", "report.html", "to_label.extxyz")
 
 
 def claim_folder(folder: Path) -> Path:
@@ -198,6 +201,41 @@ def markdown(data) -> str:
 
 
 RECORD_KEYS = ("test_id", "model", "outcome", "value", "threshold", "unit")
+
+
+def write_to_label(data, folder: Path) -> int:
+    """One `to_label.extxyz` of the run: every structure a test failed or errored on, once each
+    (the same positions, cell and species written by two tests are one frame), tagged in `info`
+    with the tests, checks, values and thresholds, ready for a DFT code and then for training.
+    Returns the number of frames (none: no file)."""
+    from ase.io import read, write
+
+    frames, seen = [], {}
+    for r in data["results"]:
+        path = r.get("structure")
+        if r["outcome"] not in ("failed", "error") or not path or not Path(path).is_file():
+            continue
+        try:
+            atoms = read(path)
+        except Exception:  # noqa: BLE001 - a structure file that cannot be read is left out
+            continue
+        key = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (
+            atoms.numbers, np.round(atoms.positions, 6), np.round(atoms.cell.array, 6), atoms.pbc))).hexdigest()
+        tag = f"{r['test_id'].split('::')[-1]}: {r['outcome']}, {r['check']} = {r['value']} (threshold {r['threshold']})"
+        if key in seen:
+            seen[key].info["mlipcheck_tests"] += f"; {tag}"
+            continue
+        atoms.info = {"mlipcheck_tests": tag, "mlipcheck_check": r["check"], "mlipcheck_model": r["model"],
+                      "mlipcheck_value": r["value"] if r["value"] is not None else "",
+                      "mlipcheck_threshold": r["threshold"] if r["threshold"] is not None else "",
+                      "mlipcheck_outcome": r["outcome"], "material_class": r.get("material_class") or ""}
+        seen[key] = atoms
+        frames.append(atoms)
+    target = folder / "to_label.extxyz"
+    target.unlink(missing_ok=True)
+    if frames:
+        write(target, frames, format="extxyz")
+    return len(frames)
 
 
 def time_per_suite(data) -> dict:

@@ -187,3 +187,21 @@ def test_html_report_is_self_contained_with_failures_first(tmp_path):
     assert "mlipcheck eval --model" in text  # the reproduction line
     assert text.count("data:image/png;base64,") >= 1  # the Cu-Cu dimer plot, inline
     assert "http://" not in text and "https://" not in text and "<script" not in text  # opens offline
+
+
+def test_failing_structures_are_collected_once_each_for_labelling(good_and_broken):
+    """to_label.extxyz: every structure a test failed on, once, tagged with test, check, value and
+    threshold; a passing run writes none."""
+    from ase.io import read
+
+    good, bad = good_and_broken
+    assert not (good / "to_label.extxyz").exists()
+    frames = read(bad / "to_label.extxyz", ":")
+    data = report.load(bad / "report.json")
+    failed = [r for r in data["results"] if r["outcome"] == "failed" and r["structure"]]
+    assert 0 < len(frames) <= len(failed)
+    for atoms in frames:
+        assert atoms.info["mlipcheck_check"] == "rotation" and "threshold" in atoms.info["mlipcheck_tests"]
+        assert atoms.info["mlipcheck_model"] == "rotation_broken"
+    positions = {atoms.positions.round(6).tobytes() + atoms.numbers.tobytes() for atoms in frames}
+    assert len(positions) == len(frames)  # deduplicated
