@@ -278,3 +278,20 @@ def test_uncertainty_and_transferability_without_data_are_not_passes(sections):
         check_uncertainty(models, [_fake([(1.0, 0.0)] * 3), _fake([(2.0, 0.0)] * 3)], "metal", sections)
     with pytest.raises(NotApplicable, match="two classes"):
         check_transferability(_fake([(1.0, 0.5)] * 3), ["metal"], sections)
+
+
+def test_calibration_tells_an_error_bar_from_an_overconfident_spread():
+    """Residuals drawn from N(0, sigma): calibrated. The same residuals with sigma reported 5x
+    too small (an overconfident committee) or 5x too large: far from it."""
+    from mlipcheck.checks.errors import calibration
+
+    rng = np.random.default_rng(0)
+    sigma = rng.uniform(0.01, 0.5, 20000)
+    residual = rng.normal(0.0, sigma)
+    good = calibration(residual, sigma)
+    assert good["miscalibration_area"] < 0.02 and good["ence"] < 0.05
+    assert good["error_over_spread"] == pytest.approx(1.0, abs=0.03)
+    over = calibration(residual, sigma / 5)
+    under = calibration(residual, sigma * 5)
+    assert over["miscalibration_area"] > 0.3 and over["ence"] > 2 and over["error_over_spread"] > 4
+    assert under["miscalibration_area"] > 0.3 and under["ence"] > 0.7

@@ -377,6 +377,32 @@ def check_transferability(predictions, classes, section) -> Measurement:
                                 **{f"ratio_{c}": float(r) for c, r in ratios.items()}, "classes": summary})
 
 
+def calibration(residuals, sigmas, bins: int = 10) -> dict:
+    """Whether a committee's spread can be read as an error bar (Tran et al., Mach. Learn.: Sci.
+    Technol. 1, 025006 (2020); Levi et al., Sensors 22, 5540 (2022)), per force component:
+    - miscalibration area: the mean over confidence levels p of |observed - p|, where observed is
+      the share of |residual| <= z_p sigma (z_p the two-sided Gaussian quantile); 0 when the
+      spread is a calibrated Gaussian error bar, towards 0.5 when over- or under-confident;
+    - ENCE: over `bins` equal-count bins of sigma, the mean of |RMV - RMSE| / RMV (root mean
+      variance against root mean squared error in the bin); 0 when calibrated;
+    - the spread's scale relative to the error (RMSE / RMV over everything)."""
+    from scipy.stats import norm
+
+    r, s = np.abs(np.ravel(residuals)), np.ravel(sigmas)
+    keep = s > 0
+    r, s = r[keep], s[keep]
+    if len(r) < 2 * bins:
+        return {"calibration_points": int(len(r))}
+    levels = np.linspace(0.01, 0.99, 99)
+    observed = np.array([np.mean(r <= norm.ppf((1 + p) / 2) * s) for p in levels])
+    order = np.argsort(s)
+    ence = np.mean([abs(np.sqrt(np.mean(s[b] ** 2)) - np.sqrt(np.mean(r[b] ** 2))) / np.sqrt(np.mean(s[b] ** 2))
+                    for b in np.array_split(order, bins)])
+    return {"miscalibration_area": float(np.mean(np.abs(observed - levels))), "ence": float(ence),
+            "error_over_spread": float(np.sqrt(np.mean(r ** 2)) / np.sqrt(np.mean(s ** 2))),
+            "calibration_points": int(len(r))}
+
+
 def check_uncertainty(models, predictions_by_model, material_class, section, seed=0) -> Measurement:
     """Committee spread per frame against the committee mean's true force error: does the
     spread rank the error? Spearman correlation, and the share of the error in the most
@@ -386,7 +412,7 @@ def check_uncertainty(models, predictions_by_model, material_class, section, see
     per_model = [class_results(p, material_class) for p in predictions_by_model]
     common = set.intersection(*[{r.label for r in rows} for rows in per_model])
     rows_by_model = [sorted((r for r in rows if r.label in common), key=lambda r: r.label) for rows in per_model]
-    spread, error = [], []
+    spread, error, residuals, sigmas = [], [], [], []
     for frames in zip(*rows_by_model):
         if frames[0].forces_ref is None:
             continue
@@ -394,6 +420,8 @@ def check_uncertainty(models, predictions_by_model, material_class, section, see
         mean = forces.mean(axis=0)
         spread.append(float(np.sqrt(((forces - mean) ** 2).sum(axis=2).mean(axis=0)).mean()))
         error.append(float(np.abs(mean - frames[0].forces_ref).mean()))
+        residuals.append((mean - frames[0].forces_ref).ravel())
+        sigmas.append(forces.std(axis=0, ddof=1).ravel())
     minimum = float(section["min_uncertainty_spearman"])
     if len(spread) < 4:
         raise NotApplicable(f"{material_class}: {len(spread)} frames that every model evaluates (need 4)")
@@ -408,7 +436,8 @@ def check_uncertainty(models, predictions_by_model, material_class, section, see
                        details={"frames": len(spread), "models": " ".join(m.label for m in models),
                                 "flagged_fraction": fraction, "error_share_in_flagged": captured,
                                 "mean_spread_mev_per_A": 1e3 * float(np.mean(spread)),
-                                "mean_error_mev_per_A": 1e3 * float(np.mean(error))})
+                                "mean_error_mev_per_A": 1e3 * float(np.mean(error)),
+                                **calibration(np.concatenate(residuals), np.concatenate(sigmas))})
 
 
 def _frame_atoms(predictions, row: FrameResult):
