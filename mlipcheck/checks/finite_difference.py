@@ -25,7 +25,7 @@ class Derivative:
     step: float  # its step h (it combines D(h) and D(h/2)); its rounding noise is tolerance(h)
     converged: bool
     disagreement: float  # |difference of the last two estimates|
-    tolerance: float  # tolerance(step): what the two had to agree within
+    tolerance: float  # tolerance(step): what the estimate is judged with
     evaluations: int  # energy evaluations spent
     fine: float = 0.0  # D(step / 2), kept so that `uncertainty` can go one step further
 
@@ -38,21 +38,24 @@ def central(energy_at: Callable[[float], float], h: float) -> float:
 def converged_derivative(energy_at: Callable[[float], float], h0: float, tolerance: Callable[[float], float],
                          max_halvings: int = MAX_HALVINGS) -> Derivative:
     """dE/dx at 0 from `energy_at(delta)`. The estimate at step h is R(h) = (4 D(h/2) - D(h)) / 3.
-    Converged at h0 when D(h0) and D(h0/2) agree within tolerance(h0) (the usual case: 4
-    evaluations, and the same tolerance a fixed-step check had); else at the first h where
-    R(h) and R(2h) agree within tolerance(h)."""
+    Converged at h0 when D(h0) and D(h0/2) agree within tolerance(h0/2) (the usual case: 4
+    evaluations, judged with tolerance(h0), as a fixed-step check was); else at the first h where
+    R(h) and R(2h) agree within tolerance(h/2)."""
     h = h0
     coarse, fine = central(energy_at, h), central(energy_at, h / 2)
     estimate = (4 * fine - coarse) / 3
     disagreement = abs(fine - coarse)
     evaluations = 4
-    while disagreement > tolerance(h) and h > h0 / 2**max_halvings:
+    # Agreement is asked within the rounding noise of the finer difference used (tolerance(h/2)):
+    # asking more of a float32 model only halves the step into more noise.
+    while disagreement > tolerance(h / 2) and h > h0 / 2**max_halvings:
         h /= 2
         coarse, fine = fine, central(energy_at, h / 2)
         evaluations += 2
         previous, estimate = estimate, (4 * fine - coarse) / 3
         disagreement = abs(estimate - previous)
-    return Derivative(estimate, h, bool(disagreement <= tolerance(h)), disagreement, tolerance(h), evaluations, fine)
+    converged = bool(disagreement <= tolerance(h / 2))
+    return Derivative(estimate, h, converged, disagreement, tolerance(h), evaluations, fine)
 
 
 def uncertainty(energy_at: Callable[[float], float], derivative: Derivative) -> float:
