@@ -45,3 +45,10 @@ def test_two_shards_merged_equal_one_run(tmp_path):
         gate = subprocess.run([*cli, "compare", str(tmp_path / "whole" / "report.json"), str(candidate)],
                               capture_output=True, text=True)
         assert gate.returncode == 1 and "merge every shard" in gate.stdout, gate.stdout
+
+
+def test_xdist_loadgroup_keeps_a_models_suite_together_and_gives_the_same_verdicts(tmp_path):
+    whole = run(tmp_path / "whole")
+    grouped = run(tmp_path / "grouped", "-n", "2", "--dist", "loadgroup")
+    assert verdicts(grouped).keys() == verdicts(whole).keys()
+    assert {k: v[0] for k, v in verdicts(grouped).items()} == {k: v[0] for k, v in verdicts(whole).items()}
