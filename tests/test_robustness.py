@@ -62,3 +62,14 @@ def test_test_budget_turns_a_long_test_into_an_error_and_the_run_goes_on(pyteste
     text = result.stdout.str()
     assert "time budget of 1 s" in text, text[-2000:]
     assert result.ret == 1 and (pytester.path / "report" / "report.json").exists()
+
+
+def test_model_time_of_threaded_calls_never_exceeds_the_wall_time(quick):
+    """Calls made by several threads at once overlap; summed, they read '290 % inside model calls'.
+    Only main-thread calls are charged."""
+    from mlipcheck.checks.concurrency import check_thread_safety
+
+    model = broken("slow")  # 0.2 s per call
+    start = time.perf_counter()
+    check_thread_safety(model, [CU], quick.section("concurrency"), quick.section("invariance"))
+    assert model.call_seconds <= time.perf_counter() - start

@@ -119,7 +119,10 @@ def check_eos(model, reference: EosReference, section) -> list[Measurement]:
     atoms.set_cell(atoms.cell.array * (fit.v0 * len(atoms) / atoms.get_volume()) ** (1 / 3), scale_atoms=True)
     v0_error = abs(fit.v0 - ref.v0) / ref.v0
     b0_error = abs(fit.b0_gpa - ref.b0_gpa) / ref.b0_gpa
-    rows = [("eos_delta", "Delta gauge vs reference EOS", delta, "meV/atom", float(section["max_delta_mev_per_atom"])),
+    delta_metric = ("Delta gauge vs reference EOS" if inside else
+                    f"Delta gauge: the fitted minimum V0 = {fit.v0:.3g} A^3/atom lies outside the scan "
+                    f"({v.min():.3g}-{v.max():.3g}), so")
+    rows = [("eos_delta", delta_metric, delta, "meV/atom", float(section["max_delta_mev_per_atom"])),
             ("eos_volume", "|V0 - V0_ref| / V0_ref", v0_error, "", float(section["max_v0_relative_error"])),
             ("eos_bulk_modulus", "|B0 - B0_ref| / B0_ref", b0_error, "", float(section["max_b0_relative_error"]))]
     return [Measurement(check, metric, float(value), unit, limit, bool(value <= limit), case=reference.name,

@@ -127,7 +127,10 @@ def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Predi
                              atoms, kind="raised") from exc
     finally:
         model.calls += 1
-        model.call_seconds += time.perf_counter() - start
+        # Time inside the model is charged from the main thread only: calls that several threads
+        # make at once (the thread-safety check) overlap, and summed they exceeded the wall time.
+        if threading.current_thread() is threading.main_thread():
+            model.call_seconds += time.perf_counter() - start
         probe.calc = None
     return _validated(energy, forces, stress_value, atoms)
 
