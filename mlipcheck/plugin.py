@@ -183,8 +183,8 @@ def pytest_collection_modifyitems(session, config, items):
     groups = {}
     for item in items:
         groups.setdefault(_group(item), []).append(item)
-    # Largest groups first, each to the shard with the fewest tests so far: deterministic (the
-    # order of the collected tests), and balanced in test count.
+    # Largest groups first (ties by name), each to the shard with the fewest tests so far: the same
+    # split on every machine that collects the same tests, balanced in test count.
     sizes = [0] * n
     mine = set()
     for name, members in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
