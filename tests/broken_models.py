@@ -263,6 +263,32 @@ class PinnedToLattice(Wrapped):
         return energy, -grad, stress
 
 
+class ShearUnstable(Wrapped):
+    """A cell-shape term -k N sum_(i<j) cos^2(angle between cell vectors i, j), k = 10 eV: rotation-
+    and translation-invariant, no forces, and it rewards shearing an orthogonal cell, so the
+    conventional fcc cell's C44 turns negative (EMT Cu: C44 ~ 90 GPa; the term takes ~ -270)."""
+
+    k = 10.0
+
+    def _energy(self, cell, n):
+        g = cell @ cell.T
+        cosines = [g[i, j] / np.sqrt(g[i, i] * g[j, j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+        return -self.k * n * sum(c * c for c in cosines)
+
+    def extra(self, atoms):
+        if not atoms.pbc.all():
+            return 0.0, np.zeros((len(atoms), 3)), np.zeros((3, 3))
+        cell, n, h = atoms.cell.array, len(atoms), 1e-6
+        stress = np.zeros((3, 3))
+        for a in range(3):  # (1/V) dE/d(strain), central differences of the analytic energy
+            for b in range(3):
+                strain = np.zeros((3, 3))
+                strain[a, b] = strain[b, a] = h / 2 if a != b else h
+                up, down = cell @ (np.eye(3) + strain), cell @ (np.eye(3) - strain)
+                stress[a, b] = (self._energy(up, n) - self._energy(down, n)) / (2 * h) / atoms.get_volume()
+        return self._energy(cell, n), np.zeros((n, 3)), stress
+
+
 class Undercoordinated(Wrapped):
     """Penalises atoms with fewer than 12 neighbours within ~3 A (smooth count: 1 below 2.8 A,
     cosine to 0 at 3.2 A; fcc Cu has 12 at 2.54 A and the next at 3.59 A), by 0.1 eV per missing
@@ -746,6 +772,10 @@ def blocks_in_threads():
 
 def slow():
     return Slow()
+
+
+def shear_unstable():
+    return ShearUnstable()
 
 
 def hangs():
