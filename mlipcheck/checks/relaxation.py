@@ -85,18 +85,28 @@ def check_relaxation(model, name, atoms: Atoms, section, seed=0) -> Measurement:
     rng = np.random.default_rng(seed)
     rattled.positions += rng.normal(0.0, float(section["rattle"]), rattled.positions.shape)
     before = space_group(rattled, float(section["symprec"]))
-    relaxed, converged, steps = relax(model, rattled, float(section["fmax"]), int(section["steps"]), keep_symmetry=False)
+    fmax, budget = float(section["fmax"]), int(section["steps"])
+    relaxed, converged, steps = relax(model, rattled, fmax, budget, keep_symmetry=False)
     after = space_group(relaxed, float(section["symprec"]))
-    budget = int(section["steps"])
     details = {"converged": converged, "steps": steps, "space_group_ideal": ideal, "space_group_rattled": before,
-               "space_group_relaxed": after, "fmax": float(section["fmax"])}
+               "space_group_relaxed": after, "fmax": fmax}
+    if converged and after != ideal:
+        # Converged, yet distorted by more than symprec: on a soft mode a residual force fmax
+        # leaves a distortion fmax / k (CHGNet's Al, C44 = 3 GPa: 0.06 A at 0.005 eV/A). Relax 10x
+        # tighter before judging: a soft but stable crystal finds its symmetry again, an unstable
+        # one stays distorted.
+        tighter, converged, more = relax(model, relaxed, fmax / 10, 2 * budget - steps, keep_symmetry=False)
+        relaxed, steps = tighter, steps + more
+        after = space_group(relaxed, float(section["symprec"]))
+        details.update(tightened_to_fmax=fmax / 10, space_group_tightened=after, converged=converged, steps=steps)
+    limit = float(2 * budget if "tightened_to_fmax" in details else budget)
     if not converged:
-        return Measurement("relaxation", f"optimizer steps to fmax {section['fmax']} eV/A (not converged)",
-                           float(steps), "steps", float(budget), False, case=name, details=details, atoms=relaxed,
-                           seed=seed, relation="<")
+        return Measurement("relaxation", f"optimizer steps to fmax {details.get('tightened_to_fmax', fmax):g} "
+                           f"eV/A (not converged)", float(steps), "steps", limit, False, case=name, details=details,
+                           atoms=relaxed, seed=seed, relation="<")
     if after != ideal:
         return Measurement("relaxation", f"space group after relaxing {after}, ideal {ideal} (symprec "
                            f"{section['symprec']} A): changes", 1.0, "space groups", 0.0, False, case=name,
                            details=details, atoms=relaxed, seed=seed)
     return Measurement("relaxation", "optimizer steps to fmax, space group kept", float(steps), "steps",
-                       float(budget), True, case=name, details=details, seed=seed, relation="<")
+                       limit, True, case=name, details=details, seed=seed, relation="<")
