@@ -435,11 +435,7 @@ def verdict(request):
         if measurement.passed:
             return measurement
         message = f"{model.label}: {measurement.describe()}" if model else measurement.describe()
-        if measurement.atoms is not None and model is not None:
-            path = write_structure(request.config, item.nodeid, measurement.atoms, model, message)
-            item.user_properties.append(("mlipcheck_structure", str(path)))
-            message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
-        pytest.fail(message, pytrace=False)
+        pytest.fail(with_structure(item, model, measurement.atoms, message), pytrace=False)
 
     return judge
 
@@ -447,6 +443,16 @@ def verdict(request):
 def _plain(value):
     """numpy scalars as Python numbers: xdist sends user properties between processes."""
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def with_structure(item, model, atoms, message) -> str:
+    """`message` with the path of the structure it happened on (written as extxyz) and the line
+    that reproduces it; unchanged when there is no structure or no loaded model."""
+    if atoms is None or not hasattr(model, "spec"):
+        return message
+    path = write_structure(item.config, item.nodeid, atoms, model, message)
+    item.user_properties.append(("mlipcheck_structure", str(path)))
+    return f"{message}\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
 
 
 def write_structure(config, nodeid, atoms, model, reason) -> Path:
@@ -502,11 +508,7 @@ def pytest_runtest_call(item):
     except ModelFailure as exc:
         model = item.funcargs.get("model")
         message = f"{model.label}: {exc}" if hasattr(model, "label") else str(exc)
-        if exc.atoms is not None and hasattr(model, "spec"):
-            path = write_structure(item.config, item.nodeid, exc.atoms, model, message)
-            item.user_properties.append(("mlipcheck_structure", str(path)))
-            message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
-        pytest.fail(message, pytrace=False)
+        pytest.fail(with_structure(item, model, exc.atoms, message), pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -551,11 +553,8 @@ def pytest_runtest_makereport(item, call):
         return
     exc = call.excinfo.value
     model = item.funcargs.get("model")
-    message = f"ERROR, the model could not be judged ({exc.kind}): {exc}"
-    if exc.atoms is not None and hasattr(model, "spec"):
-        path = write_structure(item.config, item.nodeid, exc.atoms, model, message)
-        message += f"\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
-    test_report.longrepr = message
+    test_report.longrepr = with_structure(item, model, exc.atoms,
+                                          f"ERROR, the model could not be judged ({exc.kind}): {exc}")
     test_report.user_properties.append(("mlipcheck_outcome", "error"))
 
 
