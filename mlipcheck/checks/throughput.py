@@ -137,6 +137,12 @@ def steady_state(model, atoms: Atoms, rounds: int, symbol, n_request, first) -> 
     return record(model, symbol, n_request or len(atoms), len(atoms), first, float(np.mean(times)), float(np.std(times)))
 
 
+# A size whose memory would pass half the machine's is left out of the scaling fit: near the limit
+# the time measures the machine's memory system, not the model's cost (CHGNet, 1000 Cu atoms at
+# 18 of 24 GB: 15.8 s on one thread, 1.8 as the local exponent from 512 atoms, 1.1-1.3 below).
+SCALING_MEMORY_SHARE = 0.5
+
+
 @contextlib.contextmanager
 def one_thread():
     """torch on one thread for the duration: CPU time then measures the model's work, not how
@@ -158,7 +164,8 @@ def check_scaling(model, symbol: str, section) -> Measurement:
     CPU time of the process (not wall time) on one thread, sizes interleaved over
     `scaling_rounds` rounds (each size timed on its second call in a row), the minimum per size. A CI machine is shared; wall time under two
     busy processes gave CHGNet 2.15 where it measures 1.18 alone. Sizes that would not fit in
-    memory (extrapolated from the smaller ones' peaks) are left out."""
+    memory (extrapolated from the smaller ones' peaks) are left out, and so are sizes that would
+    take more than half of it (SCALING_MEMORY_SHARE)."""
     total = memory_total_mb()
     structures, first, peaks, gpu_peaks = [], [], [], []
     with one_thread():
@@ -166,7 +173,7 @@ def check_scaling(model, symbol: str, section) -> Measurement:
             if len(peaks) >= 2 and peaks[-1][1] and peaks[-2][1] and total:
                 (n1, p1), (n2, p2) = peaks[-2], peaks[-1]
                 needed = p2 + max((p2 - p1) / max(n2 - n1, 1), 0.0) * (int(n) - n2)
-                if needed > 0.8 * total:
+                if needed > SCALING_MEMORY_SHARE * total:
                     break
             atoms = crystal_of_size(symbol, int(n))
             reset = _reset_peak(model)
