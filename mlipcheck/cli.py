@@ -121,7 +121,7 @@ def _eval(args) -> int:
 
 def _merge(paths, output, parser) -> int:
     from mlipcheck import report
-    from mlipcheck.html import render
+    from mlipcheck.report.html import render
 
     if not output:
         parser.error("report merge: give the output folder with -o DIR")
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
             if args.markdown:
                 Path(args.markdown).write_text(report.markdown(data))
             if args.html:
-                from mlipcheck.html import render
+                from mlipcheck.report.html import render
 
                 Path(args.html).write_text(render(data))
             return 0

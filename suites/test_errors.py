@@ -4,7 +4,6 @@ import pytest
 
 from mlipcheck.checks.errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
                                      check_transferability, check_uncertainty, predict_set, raise_failures)
-from mlipcheck.plugin import reference_sets
 from mlipcheck.structures.reference_sets import ReferenceDataError
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.errors]
@@ -54,9 +53,9 @@ def test_softening(class_predictions, reference_class, errors, seed, verdict):
     verdict(check_softening(class_predictions, reference_class, errors, seed))
 
 
-def _usable_predictions(config, model):
+def _usable_predictions(reference_sets, model):
     out = []
-    for reference in reference_sets(config):
+    for reference in reference_sets:
         if isinstance(reference, Exception):
             continue
         try:
@@ -66,12 +65,12 @@ def _usable_predictions(config, model):
     return out
 
 
-def test_transferability(request, model, errors, verdict):
-    predictions = _usable_predictions(request.config, model)
+def test_transferability(reference_sets, model, errors, verdict):
+    predictions = _usable_predictions(reference_sets, model)
     classes = sorted({r.material_class for p in predictions for r in p.results})
     verdict(check_transferability(predictions, classes, errors))  # NotApplicable: a skip (plugin)
 
 
-def test_uncertainty(request, all_models, reference_class, errors, seed, verdict):
-    by_model = [_usable_predictions(request.config, m) for m in all_models]
+def test_uncertainty(reference_sets, all_models, reference_class, errors, seed, verdict):
+    by_model = [_usable_predictions(reference_sets, m) for m in all_models]
     verdict(check_uncertainty(all_models, by_model, reference_class, errors, seed))

@@ -10,7 +10,6 @@ from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.species import FALLBACK_ELEMENTS
 from mlipcheck.checks.throughput import (check_scaling, crystal_of_size, first_call, gpu_memory_needed_mb,
                                          memory_needed_mb, memory_total_mb, record, steady_state)
-from mlipcheck.profiles import load_profile
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.benchmark]
 
@@ -19,15 +18,6 @@ def element(model):
     """The throughput element: Cu where declared (the field's usual benchmark), else the first."""
     declared = sorted(model.elements) if model.elements else FALLBACK_ELEMENTS
     return "Cu" if "Cu" in declared else declared[0]
-
-
-def _sizes(config):
-    return load_profile(config.getoption("mlipcheck_profile")).section("throughput")["sizes"]
-
-
-def pytest_generate_tests(metafunc):
-    if "n_atoms" in metafunc.fixturenames:
-        metafunc.parametrize("n_atoms", _sizes(metafunc.config), ids=lambda n: f"{n}atoms")
 
 
 def test_throughput(model, n_atoms, profile, benchmark, request):

@@ -82,7 +82,7 @@ def test_a_long_model_spec_keeps_structure_file_names_short(tmp_path):
 
 def test_dollar_signs_in_labels_do_not_break_the_html_report(tmp_path):
     from mlipcheck import report
-    from mlipcheck.html import render
+    from mlipcheck.report.html import render
 
     data = report.new_report("quick", ["pytest"])
     data["results"].append({"test_id": "suites/test_dimers.py::test_dimer_finite[m$x-Cu-Cu]", "model": "m$x",

@@ -11,7 +11,7 @@ from conftest import BROKEN, ROOT
 from mlipcheck import report
 
 SUITE = ROOT / "suites" / "test_symmetry.py"
-RECORD_FIELDS = {"test_id", "model", "suite", "check", "case", "material_class", "metric", "value", "relation", "unit",
+RECORD_FIELDS = {"test_id", "name", "model", "suite", "check", "case", "material_class", "metric", "value", "relation", "unit",
                  "threshold", "passed", "outcome", "message", "structure", "details", "duration_s", "model_seconds"}
 
 

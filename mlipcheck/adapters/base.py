@@ -134,8 +134,6 @@ class Model:
     calls: int = 0  # model calls made through mlipcheck.checks.evaluate
     call_seconds: float = 0.0  # wall time spent inside those calls
     _fresh: Calculator | None = field(default=None, repr=False)
-    # Results a check computed once and several verdicts judge (e.g. dimer curves), per model.
-    cache: dict = field(default_factory=dict, repr=False)
     # Optional batched path: list of Atoms -> list of (energy eV, forces eV/A, stress 3x3 eV/A^3
     # ASE sign, or None). Used for reference sets; checks.evaluate.evaluate_many validates it.
     predict_batch: Callable[[list], list] | None = field(default=None, repr=False)

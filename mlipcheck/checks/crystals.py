@@ -7,6 +7,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from mlipcheck.checks.species import FALLBACK_ELEMENTS, sample_elements
+from mlipcheck.targets import Target, provider
 
 # Binaries that are dynamically stable in experiment and PBE, with experimental lattice
 # constants as starting points (the model relaxes them): Wyckoff, Crystal Structures (1963).
@@ -58,3 +59,18 @@ def vacancy_references(model, section, seed=0):
     rows = {e: r for e, r in table().items() if not model.unsupported([e])}
     chosen = sample_elements(rows, int(section["max_elements"]), seed)
     return [(e, rows[e]) for e in chosen]
+
+
+@provider("item", marker="model_items", what="{0} crystal")
+def crystal_targets(session, model, kind: str, section_name: str) -> list[Target]:
+    """The crystals of a property suite for one model: kind eos, phonons or vacancies."""
+    section = session.profile.section(section_name)
+    if kind == "eos":
+        items = eos_references(model, section, session.seed, session.option("eos_reference"))
+    elif kind == "phonons":
+        items = phonon_crystals(model, section, session.seed)
+    elif kind == "vacancies":
+        items = vacancy_references(model, section, session.seed)
+    else:
+        raise ValueError(f"unknown model_items kind {kind!r}")
+    return [Target(item_id, item, case=item_id) for item_id, item in items]

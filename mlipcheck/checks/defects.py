@@ -21,6 +21,7 @@ from ase.units import J, m
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.checks.relaxation import relax
+from mlipcheck.checks.memo import memo
 
 
 @dataclass
@@ -45,10 +46,10 @@ def vacancy_references() -> dict[str, VacancyReference]:
 def relaxed_bulk(model, element: str, structure: str, section) -> Atoms:
     """The conventional cubic cell of the element, relaxed by the model (symmetry kept)."""
     key = ("relaxed_bulk", element, structure)
-    if key not in model.cache:
+    if key not in memo(model):
         atoms = bulk(element, structure, cubic=True)
-        model.cache[key] = relax(model, atoms, float(section["fmax"]), int(section["steps"]))[0]
-    return model.cache[key]
+        memo(model)[key] = relax(model, atoms, float(section["fmax"]), int(section["steps"]))[0]
+    return memo(model)[key]
 
 
 def vacancy_energy(model, cell: Atoms, repeat: int, section) -> tuple[float, Atoms]:
@@ -67,8 +68,8 @@ def check_vacancy(model, reference: VacancyReference, section) -> dict[str, Meas
     """E_f of the largest supercell in `repeats` against the reference, and, with two sizes,
     its change from the smaller one (the size convergence). Cached per model and element."""
     key = ("vacancy", reference.element, tuple(section["repeats"]))
-    if key in model.cache:
-        return model.cache[key]
+    if key in memo(model):
+        return memo(model)[key]
     cell = relaxed_bulk(model, reference.element, reference.structure, section)
     sizes = sorted(int(r) for r in section["repeats"])
     energies, structure = {}, None
@@ -91,7 +92,7 @@ def check_vacancy(model, reference: VacancyReference, section) -> dict[str, Meas
         out["vacancy_size_convergence"] = Measurement(
             "vacancy_size_convergence", f"|E_f({large}^3) - E_f({sizes[0]}^3)|", change, "eV", convergence,
             bool(change <= convergence), case=reference.element, details=details)
-    model.cache[key] = out
+    memo(model)[key] = out
     return out
 
 

@@ -19,6 +19,8 @@ from mlipcheck.checks.finite_difference import converged_derivative, uncertainty
 from mlipcheck.checks.measurement import Measurement, NotApplicable
 from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.errors import ModelCallError
+from mlipcheck.checks.memo import memo
+from mlipcheck.targets import Target, provider
 
 DEFAULT_CUTOFF = 6.0  # Angstrom, for models that do not state theirs
 
@@ -46,7 +48,7 @@ def dimer_curve(model, a: str, b: str, section) -> DimerCurve:
     r_start, step = float(section["r_start"]), float(section["step"])
     r_stop = cutoff + float(section["beyond_cutoff"])
     key = ("dimer", a, b, r_start, r_stop, step)
-    cache = model.cache
+    cache = memo(model)
     if key in cache:
         return cache[key]
     # A box large enough that a model treating every cell as periodic sees no image.
@@ -333,3 +335,9 @@ def pairs_for(model, section, seed=0) -> list[tuple[str, str]]:
         mixed = sample_elements(elements, int(section["max_pair_elements"]), seed + 1)
         pairs += [(a, b) for i, a in enumerate(mixed) for b in mixed[i + 1:]]
     return pairs
+
+
+@provider("pair", marker="pairs", what="element pair")
+def pair_targets(session, model, section_name: str) -> list[Target]:
+    return [Target("-".join(pair), pair, case="-".join(pair) + " dimer")
+            for pair in pairs_for(model, session.profile.section(section_name), session.seed)]

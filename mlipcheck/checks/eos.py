@@ -24,6 +24,7 @@ from scipy.optimize import least_squares
 
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.memo import memo
 
 
 @dataclass
@@ -95,13 +96,13 @@ def model_eos(model, reference: EosReference, section) -> tuple[EosFit, np.ndarr
     """The model's E(V): a scan around the reference volume finds the model's own minimum; the
     final curve is centred on it (cached per model and reference)."""
     key = ("eos", reference.name, reference.source)
-    if key not in model.cache:
+    if key not in memo(model):
         v, e = eos_curve(model, reference.atoms, reference.v0, section)
         first = fit_birch_murnaghan(v, e)
         centre = first.v0 if 0.5 * reference.v0 < first.v0 < 2 * reference.v0 else v[int(np.argmin(e))]
         v, e = eos_curve(model, reference.atoms, centre, section)
-        model.cache[key] = (fit_birch_murnaghan(v, e), v, e)
-    return model.cache[key]
+        memo(model)[key] = (fit_birch_murnaghan(v, e), v, e)
+    return memo(model)[key]
 
 
 def check_eos(model, reference: EosReference, section) -> list[Measurement]:

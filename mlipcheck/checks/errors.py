@@ -26,6 +26,7 @@ from mlipcheck.checks.evaluate import evaluate_many
 from mlipcheck.checks.measurement import Measurement, NotApplicable
 from mlipcheck.errors import ModelCallError
 from mlipcheck.structures.reference_sets import ReferenceDataError, ReferenceSet
+from mlipcheck.checks.memo import memo
 
 COSINE_MIN_FORCE = 0.1  # eV/A: below this the direction of a reference force is noise
 # Energies or forces in another unit make the model-vs-reference slope far from 1:
@@ -63,10 +64,10 @@ class SetPredictions:
 def predict_set(model, reference: ReferenceSet) -> SetPredictions:
     """Every frame of `reference` through the model, once per model and file (cached)."""
     key = ("reference_set", str(reference.path))
-    if key in model.cache:
-        if isinstance(model.cache[key], Exception):
-            raise model.cache[key]
-        return model.cache[key]
+    if key in memo(model):
+        if isinstance(memo(model)[key], Exception):
+            raise memo(model)[key]
+        return memo(model)[key]
     results, unsupported, failures = [], {}, {}
     usable = []
     for index, frame in enumerate(reference.frames):
@@ -88,9 +89,9 @@ def predict_set(model, reference: ReferenceSet) -> SetPredictions:
     try:
         _check_units(predictions)
     except ReferenceDataError as exc:
-        model.cache[key] = exc  # every class of this file reports it; computed once
+        memo(model)[key] = exc  # every class of this file reports it; computed once
         raise
-    model.cache[key] = predictions
+    memo(model)[key] = predictions
     return predictions
 
 

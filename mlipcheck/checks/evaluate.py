@@ -21,6 +21,7 @@ import numpy as np
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from mlipcheck.errors import ModelCallError
+from mlipcheck.checks.memo import memo
 
 
 @dataclass
@@ -219,7 +220,7 @@ def reference_prediction(model, atoms) -> Prediction:
     determinism check calls `evaluate` itself: it must recompute."""
     key = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (
         atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc))).hexdigest()
-    cached = model.cache.get(("reference", key))
+    cached = memo(model).get(("reference", key))
     if cached is None:
-        cached = model.cache[("reference", key)] = evaluate(model, atoms)
+        cached = memo(model)[("reference", key)] = evaluate(model, atoms)
     return cached

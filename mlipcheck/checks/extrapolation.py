@@ -21,6 +21,7 @@ from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, sample_elements, small_crystal
 from mlipcheck.errors import ModelCallError
+from mlipcheck.checks.memo import memo
 
 
 def crazy_cube(elements, n_atoms, volume_factor, rng) -> Atoms:
@@ -47,14 +48,14 @@ def elemental_reference(model, symbols) -> dict:
     out = {}
     for symbol in set(symbols):
         key = ("elemental_reference", symbol)
-        if key not in model.cache:
+        if key not in memo(model):
             crystal = small_crystal(symbol)
             candidates = [evaluate(model, crystal, stress=False).energy / len(crystal)]
             bond = bond_length(symbol, symbol)
             candidates += [evaluate(model, dimer(symbol, symbol, f * bond), stress=False).energy / 2
                            for f in (0.8, 0.9, 1.0, 1.1, 1.2)]
-            model.cache[key] = min(candidates)
-        out[symbol] = model.cache[key]
+            memo(model)[key] = min(candidates)
+        out[symbol] = memo(model)[key]
     return out
 
 

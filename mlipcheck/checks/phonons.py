@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from ase import Atoms
@@ -24,6 +25,8 @@ from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.errors import ModelFailure
 from mlipcheck.checks.relaxation import relax
+from mlipcheck.checks.memo import memo
+from mlipcheck.targets import Target, provider
 
 # Band path: Gamma to the zone-boundary points along the reciprocal axes and the body diagonal
 # (fractional coordinates of the primitive reciprocal lattice); valid for any lattice.
@@ -83,15 +86,15 @@ def crystal_phonopy(model, atoms: Atoms, section):
     from phonopy import Phonopy
 
     key = ("phonons", atoms.get_chemical_formula(), atoms.cell.cellpar().round(4).tobytes())
-    if key not in model.cache:
+    if key not in memo(model):
         relaxed, converged, steps = relax(model, atoms, float(section["relax_fmax"]), int(section["relax_steps"]))
         with warnings.catch_warnings():  # phonopy 4 warns that "auto" differs from phonopy 3's default
             warnings.simplefilter("ignore")
             phonon = Phonopy(to_phonopy_atoms(relaxed), primitive_matrix="auto",
                              supercell_matrix=supercell_matrix(relaxed, float(section["min_width"])))
         phonon.generate_displacements(distance=float(section["displacement"]))
-        model.cache[key] = (model_phonopy(model, phonon), relaxed, converged, steps)
-    return model.cache[key]
+        memo(model)[key] = (model_phonopy(model, phonon), relaxed, converged, steps)
+    return memo(model)[key]
 
 
 def mesh_frequencies(phonon, mesh) -> np.ndarray:
@@ -216,9 +219,9 @@ def load_phonon_reference(folder):
 
 def check_phonon_reference(model, name, reference_phonon, section) -> Measurement:
     key = ("phonon_reference", name)
-    if key not in model.cache:
-        model.cache[key] = model_phonopy(model, reference_phonon)
-    comparison = compare_phonons(model.cache[key], reference_phonon, int(section["mesh"]))
+    if key not in memo(model):
+        memo(model)[key] = model_phonopy(model, reference_phonon)
+    comparison = compare_phonons(memo(model)[key], reference_phonon, int(section["mesh"]))
     limit = float(section["max_mesh_mae_thz"])
     value = comparison.mesh_mae
     return Measurement("phonon_reference", "MAE of frequencies on the q-mesh vs reference", value, "THz", limit,
@@ -231,3 +234,10 @@ def check_phonon_reference(model, name, reference_phonon, section) -> Measuremen
                                 "dos_bins_THz": comparison.dos_bins, "dos_model": comparison.dos_model,
                                 "dos_reference": comparison.dos_reference},
                        atoms=None if value <= limit else to_ase(reference_phonon.supercell))
+
+
+@provider("phonon_reference", per_model=False)
+def reference_folder_targets(session, model) -> list[Target]:
+    folders = session.option("phonon_reference")
+    return ([Target(Path(f).name, f, case=Path(f).name) for f in folders]
+            or [Target("none", None, skip="no --phonon-reference given")])

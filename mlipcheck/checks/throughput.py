@@ -26,6 +26,8 @@ from mlipcheck.checks.concurrency import proc_mb
 from mlipcheck.checks.evaluate import evaluate
 from mlipcheck.checks.measurement import Measurement
 from mlipcheck.checks.species import small_crystal
+from mlipcheck.checks.memo import memo
+from mlipcheck.targets import Target, provider
 
 
 def crystal_of_size(symbol: str, n_atoms: int) -> Atoms:
@@ -82,7 +84,7 @@ def memory_needed_mb(model, symbol: str, n_atoms: int) -> float | None:
 
 
 def _extrapolated(model, symbol, n_atoms, key) -> float | None:
-    rows = sorted((k[2], v) for k, v in model.cache.items()
+    rows = sorted((k[2], v) for k, v in memo(model).items()
                   if isinstance(k, tuple) and k[:2] == ("throughput", symbol) and v.get(key))
     if len(rows) < 2:
         return None
@@ -103,7 +105,7 @@ def memory_total_mb() -> float | None:
 def first_call(model, atoms: Atoms) -> float:
     """Seconds of the first call on this structure (graph building, compilation, allocation);
     resets the peak-memory mark first, so the size's peak is read after its steady calls."""
-    model.cache["peak_reset"] = _reset_peak(model)
+    memo(model)["peak_reset"] = _reset_peak(model)
     synchronize(model)
     start = time.perf_counter()
     evaluate(model, atoms)
@@ -115,9 +117,9 @@ def record(model, symbol, n_request, n_atoms, first, steady, spread) -> dict:
     """One size's numbers, cached per model, element and requested size for the scaling verdict."""
     row = {"atoms": n_atoms, "first_call_s": first, "steady_s": steady, "steady_std_s": spread,
            "atoms_per_s": n_atoms / steady, "calls_per_s": 1.0 / steady, "ns_per_day_1fs": 0.0864 / steady,
-           "peak_rss_mb": _peak_mb() if model.cache.get("peak_reset") else None,
+           "peak_rss_mb": _peak_mb() if memo(model).get("peak_reset") else None,
            "gpu_peak_mb": gpu_memory_mb(model)[0]}
-    model.cache[("throughput", symbol, n_request)] = row
+    memo(model)[("throughput", symbol, n_request)] = row
     return row
 
 
@@ -214,3 +216,9 @@ def check_scaling(model, symbol: str, section) -> Measurement:
                                 "first_call_s": [round(f, 6) for f in first],
                                 "peak_rss_mb": [p for _, p in peaks], "gpu_peak_mb": gpu_peaks,
                                 "atoms_per_cpu_s": [round(float(a / b), 2) for a, b in zip(n, t)]})
+
+
+@provider("n_atoms", per_model=False)
+def size_targets(session, model) -> list[Target]:
+    """The throughput sizes of the profile (atoms requested; the crystal is the nearest cube)."""
+    return [Target(f"{n}atoms", n) for n in session.profile.section("throughput")["sizes"]]

@@ -14,6 +14,8 @@ from ase import Atoms
 from ase.build import bulk, fcc111, graphene, molecule
 from ase.cluster import Icosahedron
 
+from mlipcheck.targets import Target, provider
+
 
 @dataclass(frozen=True)
 class Case:
@@ -129,3 +131,10 @@ def cases_for(quick: bool, classes=None, where=None) -> list[Case]:
     if where is not None:
         cases = [c for c in cases if where(c)]
     return cases
+
+
+@provider("case", marker="cases", per_model=False, indirect=True)
+def case_targets(session, model, classes=None, where=None, one_in_quick=False) -> list[Target]:
+    """The profile's cases (the `case` fixture skips those with elements a model does not declare)."""
+    return [Target(c.name, c, case=c.name, material_class=c.material_class, marks=("quick",) if c.quick else ())
+            for c in cases_for(session.profile.quick, classes, where)]

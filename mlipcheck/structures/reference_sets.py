@@ -21,6 +21,7 @@ from ase import Atoms
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from mlipcheck.errors import UsageError
+from mlipcheck.targets import Target, provider
 
 
 def default_sets() -> list[Path]:
@@ -214,3 +215,13 @@ def load_reference(path, class_map: dict[str, str] | None = None) -> ReferenceSe
     if not frames:
         raise ReferenceDataError(f"reference file {path}: no usable frame ({'; '.join(problems[:3])})")
     return ReferenceSet(path, frames, problems)
+
+
+@provider("reference_class", per_model=False)
+def class_targets(session, model) -> list[Target]:
+    """One target per material class of the run's reference sets; an unreadable file is a target
+    of its own, whose tests report it."""
+    sets = session.reference_sets()
+    classes = sorted({c for s in sets if not isinstance(s, Exception) for c in s.classes})
+    return ([Target(c, c, case=c, material_class=c) for c in classes]
+            + [Target(f"unreadable-{i}", s) for i, s in enumerate(sets) if isinstance(s, Exception)])

@@ -2,7 +2,9 @@
 
 report.json is rewritten atomically after every test, so an interrupted or crashed run leaves a
 valid report of what finished. Under pytest-xdist only the controller writes; the workers'
-results reach it through pytest's own reports (user_properties).
+result records (mlipcheck.report.record) reach it through pytest's own reports (user_properties).
+Layout: record.py (the one result record), html.py (the page), plots.py (a plot per check),
+this module (report.json, summary.md, the table both pages show, compare, merge, the folder lock).
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import mlipcheck
+from mlipcheck.report.record import RECORD_PROPERTY, finish
 
 SCHEMA = "mlipcheck-report/1"
 FRAMEWORKS = ("torch", "ase", "numpy", "phonopy", "chgnet", "mace-torch", "sevenn", "nequip", "e3nn")
@@ -62,31 +65,6 @@ def new_report(profile_name, argv) -> dict:
         "models": {},
         "results": [],
         "summary": {},
-    }
-
-
-def record_from(report, properties: dict) -> dict:
-    """One result record from a pytest TestReport and the mlipcheck properties it carries."""
-    nodeid = report.nodeid
-    path, _, name = nodeid.partition("::")
-    test, _, params = name.partition("[")
-    suite = Path(path).stem.removeprefix("test_")
-    outcome = "error" if properties.get("mlipcheck_outcome") == "error" or (
-        report.when != "call" and report.failed) else report.outcome
-    details = properties.get("mlipcheck_details")
-    return {
-        "test_id": nodeid, "model": properties.get("mlipcheck_model"), "suite": suite,
-        "check": test.removeprefix("test_"), "case": properties.get("mlipcheck_case", params.rstrip("]")),
-        "material_class": properties.get("mlipcheck_material_class"),
-        "metric": properties.get("mlipcheck_metric"), "value": properties.get("mlipcheck_value"),
-        "relation": properties.get("mlipcheck_relation", "<="),
-        "unit": properties.get("mlipcheck_unit"), "threshold": properties.get("mlipcheck_threshold"),
-        "passed": outcome == "passed", "outcome": outcome,
-        "message": _short(report) if outcome in ("failed", "error", "skipped") else None,
-        "structure": properties.get("mlipcheck_structure"),
-        "details": json.loads(details) if details else None,
-        "duration_s": round(report.duration + float(properties.get("mlipcheck_setup_s") or 0.0), 4),
-        "model_seconds": properties.get("mlipcheck_model_seconds"),
     }
 
 
@@ -386,3 +364,49 @@ def compare(old, new, tolerance=0.1, allow=()) -> Comparison:
             elif -worse > tolerance * scale:
                 out.improvements.append(dict(row, why=f"value {o['value']:.3g} -> {r['value']:.3g} {r['unit']}"))
     return out
+
+
+class ReportWriter:
+    """A pytest plugin object (registered by mlipcheck.plugin, controller only): writes report.json
+    as the run goes, and summary.md, report.html and to_label.extxyz at the end."""
+
+    def __init__(self, session):
+        self.session = session
+        self.folder = session.report_folder
+        self.data = new_report(session.profile.name, sys.argv)
+        shard = session.shard()
+        if shard:
+            self.data["run"]["shard"] = {"index": shard[0], "count": shard[1]}
+
+    def pytest_runtest_logreport(self, report):
+        # Setup problems count too: a model that does not load is an error of each of its tests.
+        if not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        shipped = dict(report.user_properties).get(RECORD_PROPERTY)
+        if shipped is None:
+            return
+        record = json.loads(shipped)
+        info, setup_s = record.pop("model_info"), record.pop("setup_s")
+        if info:
+            self.data["models"][info["label"]] = info
+        outcome = "error" if record["outcome"] == "error" or (report.when != "call" and report.failed) else report.outcome
+        message = _short(report) if outcome in ("failed", "error", "skipped") else None
+        self.data["results"].append(finish(record, outcome, message, report.duration + setup_s))
+        write_json(self.data, self.folder)  # atomic: a killed run leaves a valid file
+
+    def pytest_collection_finish(self, session):
+        if "shard" in self.data["run"]:  # what the whole run collected, so a merge can tell it is whole
+            self.data["run"]["shard"]["collected_total"] = self.session.collected_total
+            self.data["run"]["shard"]["collected"] = len(session.items)
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        if not self.data["results"]:
+            return
+        self.data["run"]["finished"] = True
+        self.data["run"]["exit_status"] = int(exitstatus)
+        write_json(self.data, self.folder)
+        (self.folder / "summary.md").write_text(markdown(self.data))
+        from mlipcheck.report.html import render
+
+        (self.folder / "report.html").write_text(render(self.data))
+        write_to_label(self.data, self.folder)
