@@ -28,8 +28,8 @@ import pytest
 # this module in every pytest run of the environment, with or without --model. Checks, adapters,
 # numpy, ASE and scipy are imported when a model is asked for.
 from mlipcheck.errors import MlipcheckError, ModelCallError, ModelFailure
-from mlipcheck.report.record import JUNIT_FIELDS, RECORD_PROPERTY, add_measurement, new_record
-from mlipcheck.session import NO_MODEL, Session, reproduction
+from mlipcheck.report.record import JUNIT_FIELDS, RECORD_PROPERTY, add_measurement, new_record, reproduction
+from mlipcheck.session import NO_MODEL, Session
 from mlipcheck.targets import marker_arguments, providers
 
 SUITE_MARKERS = {
@@ -306,7 +306,7 @@ def with_structure(item, model, atoms, message) -> str:
         return message
     path = session_of(item.config).write_structure(item.nodeid, atoms, model, message)
     item.stash[RECORD]["structure"] = str(path)
-    return f"{message}\n  structure: {path}\n  reproduce: {reproduction(model, path)}"
+    return f"{message}\n  structure: {path}\n  reproduce: {reproduction(model.spec.text, path)}"
 
 
 @pytest.hookimpl(wrapper=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shlex
 import time
 from pathlib import Path
 
@@ -148,8 +147,3 @@ class Session:
 
         for model in self.loaded_models():
             forget(model)
-
-
-def reproduction(model, path) -> str:
-    """The one line that evaluates the model on a written structure."""
-    return f"mlipcheck eval --model {shlex.quote(model.spec.text)} {shlex.quote(str(path))}"

@@ -205,3 +205,17 @@ def test_failing_structures_are_collected_once_each_for_labelling(good_and_broke
         assert atoms.info["mlipcheck_model"] == "rotation_broken"
     positions = {atoms.positions.round(6).tobytes() + atoms.numbers.tobytes() for atoms in frames}
     assert len(positions) == len(frames)  # deduplicated
+
+
+def test_every_plot_belongs_to_a_check_of_the_suites():
+    """Plots are registered by check name (mlipcheck.report.plots); a check renamed in the suites
+    without its plot would drop the plot silently: here it fails."""
+    import ast
+
+    from mlipcheck.report import plots
+
+    suites = ROOT / "suites"
+    checks = {node.name.removeprefix("test_") for path in suites.glob("test_*.py")
+              for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)}
+    registered = {check for entry in plots.PLOTS for check in entry.checks}
+    assert registered and registered <= checks, registered - checks

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import mlipcheck
-from mlipcheck.report.record import RECORD_PROPERTY, finish
+from mlipcheck.report.record import RECORD_PROPERTY, display_name, finish, reproduction
 
 SCHEMA = "mlipcheck-report/1"
 FRAMEWORKS = ("torch", "ase", "numpy", "phonopy", "chgnet", "mace-torch", "sevenn", "nequip", "e3nn")
@@ -145,14 +145,25 @@ def write_json(data, folder: Path):
     os.replace(temporary, target)  # atomic: a reader never sees half a file
 
 
-def markdown(data) -> str:
-    """A short table per suite and model, fit for a pull-request comment or a CI job summary."""
+def verdict_table(data) -> list[tuple[str, str, Counter]]:
+    """(suite, model, outcome counts) per suite and model, sorted: the table both pages show."""
     table = defaultdict(Counter)
-    failures = []
     for r in data["results"]:
         table[(r["suite"], r["model"] or "-")][r["outcome"]] += 1
-        if r["outcome"] in ("failed", "error"):
-            failures.append(r)
+    return [(suite, model, counts) for (suite, model), counts in sorted(table.items())]
+
+
+def failure_rows(data) -> list[dict]:
+    """Failed and errored results, each with its display name and reproduction line."""
+    specs = {label: info.get("spec", label) for label, info in data.get("models", {}).items()}
+    return [dict(r, display=display_name(r),
+                 reproduce=reproduction(specs.get(r["model"], r["model"] or ""), r["structure"]) if r["structure"] else "")
+            for r in data["results"] if r["outcome"] in ("failed", "error")]
+
+
+def markdown(data) -> str:
+    """A short table per suite and model, fit for a pull-request comment or a CI job summary."""
+    failures = failure_rows(data)
     s = summarize(data)
     verdict = "PASS" if not (s["failed"] or s["error"]) else "FAIL"
     lines = [f"## mlipcheck: {verdict}", "",
@@ -160,7 +171,7 @@ def markdown(data) -> str:
              f"{data['run']['date']}: {s['passed']} passed, {s['failed']} failed, {s['error']} errors, "
              f"{s['skipped']} skipped", "",
              "| suite | model | passed | failed | errors | skipped |", "|---|---|---:|---:|---:|---:|"]
-    for (suite, model), c in sorted(table.items()):
+    for suite, model, c in verdict_table(data):
         lines.append(f"| {suite} | {model} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} |")
     lines += ["", "### Where the time went", "", "| suite | tests | seconds (setup + call) | inside model calls |",
               "|---|---:|---:|---:|"]
@@ -172,7 +183,7 @@ def markdown(data) -> str:
         for r in failures[:50]:
             measured = f"{r['value']:.3g} {r['unit']}" if isinstance(r["value"], (int, float)) else (r["message"] or "")[:80]
             threshold = f"{r['threshold']:.3g}" if isinstance(r["threshold"], (int, float)) else ""
-            lines.append(f"| `{r['test_id'].split('::')[-1]}` | {r['outcome']} | {measured} | {threshold} |")
+            lines.append(f"| `{r['display']}` | {r['outcome']} | {measured} | {threshold} |")
         if len(failures) > 50:
             lines.append(f"| ... {len(failures) - 50} more | | | |")
     return "\n".join(lines) + "\n"
@@ -199,7 +210,7 @@ def write_to_label(data, folder: Path) -> int:
             continue
         key = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (
             atoms.numbers, np.round(atoms.positions, 6), np.round(atoms.cell.array, 6), atoms.pbc))).hexdigest()
-        tag = f"{r['test_id'].split('::')[-1]}: {r['outcome']}, {r['check']} = {r['value']} (threshold {r['threshold']})"
+        tag = f"{display_name(r)}: {r['outcome']}, {r['check']} = {r['value']} (threshold {r['threshold']})"
         if key in seen:
             seen[key].info["mlipcheck_tests"] += f"; {tag}"
             continue

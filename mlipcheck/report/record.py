@@ -8,7 +8,9 @@ user property (RECORD_PROPERTY).
 """
 from __future__ import annotations
 
+import html
 import json
+import shlex
 
 RECORD_PROPERTY = "mlipcheck_record"
 # Record fields also written as flat JUnit properties (mlipcheck_value, ...): what a CI system shows.
@@ -40,3 +42,24 @@ def finish(record: dict, outcome: str, message: str | None, duration_s: float) -
 def plain(value):
     """numpy scalars as Python numbers: records cross processes as JSON."""
     return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+
+
+def display_name(record: dict) -> str:
+    """The test's name with its parameters, e.g. test_rotation[emt-Cu_fcc] (reports written
+    before the record had `name` fall back to the end of the test id)."""
+    return record.get("name") or record["test_id"].split("::")[-1]
+
+
+def reproduction(spec_text: str, path) -> str:
+    """The one line that evaluates a model on a written structure (quoted for a shell)."""
+    return f"mlipcheck eval --model {shlex.quote(spec_text)} {shlex.quote(str(path))}"
+
+
+def escape(value) -> str:
+    """Text for HTML."""
+    return html.escape("" if value is None else str(value))
+
+
+def format_number(value) -> str:
+    """A number to 3 significant digits; anything else as escaped text."""
+    return f"{value:.3g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else escape(value)

@@ -1,0 +1,210 @@
+"""The report's plots, one drawing function per check kind, registered by the check's name.
+
+`@plot("eos_delta", title=...)` hands the function the result records of that check (their
+details hold the curves); report.html shows each registered plot under its title, in this order.
+tests/test_report.py checks that every registered name is a check of the suites, so a renamed
+test cannot silently drop its plot. A new check draws its figure here, next to the others.
+"""
+from __future__ import annotations
+
+import base64
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+from mlipcheck.report.record import format_number as _num
+from mlipcheck.report.record import escape as _esc
+
+
+@dataclass(frozen=True)
+class Plot:
+    checks: tuple[str, ...]  # the check names whose records it draws
+    title: str
+    draw: Callable[[list[dict]], list[str]]  # records -> <img> tags
+
+
+PLOTS: list[Plot] = []
+
+
+def plot(*checks: str, title: str):
+    def register(draw):
+        PLOTS.append(Plot(checks, title, draw))
+        return draw
+
+    return register
+
+
+def sections(data) -> list[tuple[str, list[str]]]:
+    """(title, images) of every registered plot that has something to draw in this run."""
+    out = []
+    for entry in PLOTS:
+        records = [r for r in data["results"] if r["check"] in entry.checks]
+        images = entry.draw(records) if records else []
+        if images:
+            out.append((entry.title, images))
+    return out
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@plot("dimer_finite", title="Dimer curves")
+def dimer_plots(records) -> list[str]:
+    """One plot per element pair, every model's curve on the same axes (E relative to the
+    isolated atoms), from the curves that test_dimer_finite records."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # labels are model names and material classes: "$" in them is text, not TeX math
+    matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.pyplot as plt
+
+    curves = defaultdict(dict)
+    for r in records:
+        details = r.get("details") or {}
+        if "curve_r" in details:
+            curves[r["case"]][r["model"]] = (details["curve_r"], details["curve_E"])
+    images = []
+    for pair, by_model in sorted(curves.items()):
+        figure, axis = plt.subplots(figsize=(4.8, 3.4))
+        for model, (r, e) in sorted(by_model.items()):
+            axis.plot(r, e, label=model, lw=1.2)
+        axis.axhline(0, color="#999", lw=0.6)
+        axis.set_ylim(-12, 12)
+        axis.set_xlabel("r (Å)")
+        axis.set_ylabel("E − E(isolated) (eV)")
+        axis.set_title(pair)
+        axis.legend(fontsize=7)
+        images.append(f'<img alt="{_esc(pair)}" src="{_png(figure)}">')
+        plt.close(figure)
+    return images
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # labels are model names and material classes: "$" in them is text, not TeX math
+    matplotlib.rcParams["text.parse_math"] = False
+    import matplotlib.pyplot as plt
+
+    return plt, *plt.subplots(figsize=(4.8, 3.4))
+
+
+def _image(plt, figure, title) -> str:
+    out = f'<img alt="{_esc(title)}" src="{_png(figure)}">'
+    plt.close(figure)
+    return out
+
+
+@plot("eos_delta", title="Equations of state")
+def eos_plots(records) -> list[str]:
+    """E(V) of each model (points and Birch-Murnaghan fit) with the reference's fitted curve."""
+    from mlipcheck.checks.eos import EosFit
+    from ase.units import GPa
+
+    import numpy as np
+
+    by_case = defaultdict(dict)
+    for r in records:
+        d = r.get("details") or {}
+        if "curve_V" in d:
+            by_case[r["case"]][r["model"]] = d
+    images = []
+    for case, by_model in sorted(by_case.items()):
+        plt, figure, axis = _figure()
+        reference = None
+        for model, d in sorted(by_model.items()):
+            fit = EosFit(d["V0_model"], 0.0, d["B0_model_GPa"] * GPa, d["Bp_model"])
+            v = np.linspace(min(d["curve_V"]), max(d["curve_V"]), 100)
+            line, = axis.plot(v, 1e3 * fit.energy(v), lw=1.2, label=f"{model} (B-M fit)")
+            axis.plot(d["curve_V"], 1e3 * np.array(d["curve_E"]), "o", ms=3, color=line.get_color())
+            reference = EosFit(d["V0_reference"], 0.0, d["B0_reference_GPa"] * GPa, d["Bp_reference"])
+            axis.plot(v, 1e3 * reference.energy(v), "k--", lw=1, label="reference" if model == min(by_model) else None)
+        axis.set_xlabel("V (Å³/atom)")
+        axis.set_ylabel("E − E0 (meV/atom)")
+        axis.set_title(f"{case}: equation of state")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, case))
+    return images
+
+
+@plot("phonon_reference", title="Phonons against the reference")
+def phonon_plots(records) -> list[str]:
+    """Band path (model vs reference) and density of states, per reference and model."""
+    import numpy as np
+
+    images = []
+    for r in records:
+        d = r.get("details") or {}
+        if "band_model_THz" not in d:
+            continue
+        plt, figure, axis = _figure()
+        x = np.arange(len(d["band_model_THz"]))
+        axis.plot(x, d["band_reference_THz"], "k-", lw=0.8)
+        axis.plot(x, d["band_model_THz"], "r--", lw=0.8)
+        axis.plot([], [], "k-", label="reference")
+        axis.plot([], [], "r--", label=r["model"])
+        axis.set_xlabel("q: Γ→X1, Γ→X2, Γ→X3, Γ→R (12 points each)")
+        axis.set_ylabel("frequency (THz)")
+        axis.set_title(f"{r['case']}: phonon bands")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, r["case"]))
+        plt, figure, axis = _figure()
+        centres = 0.5 * (np.array(d["dos_bins_THz"][1:]) + np.array(d["dos_bins_THz"][:-1]))
+        axis.plot(centres, d["dos_reference"], "k-", lw=1, label="reference")
+        axis.plot(centres, d["dos_model"], "r--", lw=1, label=r["model"])
+        axis.set_xlabel("frequency (THz)")
+        axis.set_ylabel("DOS (normalised)")
+        axis.set_title(f"{r['case']}: phonon DOS")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, r["case"]))
+    return images
+
+
+@plot("energy_error", "force_error", title="Parity against reference data")
+def parity_plots(records) -> list[str]:
+    """Model against reference, energy and forces, per material class and model."""
+    images = []
+    for r in records:
+        d = r.get("details") or {}
+        key, label = (("parity_energy", "E − composition mean (eV/atom)") if r["check"] == "energy_error" else
+                      ("parity_forces", "F component (eV/Å)"))
+        if not d.get(key):
+            continue
+        plt, figure, axis = _figure()
+        ref, got = zip(*d[key])
+        low, high = min(ref + got), max(ref + got)
+        axis.plot([low, high], [low, high], color="#999", lw=0.8)
+        axis.plot(ref, got, ".", ms=3)
+        axis.set_xlabel(f"reference {label}")
+        axis.set_ylabel(f"{r['model']} {label}")
+        axis.set_title(f"{r['case']}: {r['check'].replace('_', ' ')} ({_num(r['value'])} {r['unit']})")
+        images.append(_image(plt, figure, r["case"]))
+    return images
+
+
+@plot("scaling", title="Throughput")
+def throughput_plots(records) -> list[str]:
+    """Time per call and peak memory against the number of atoms, every model on shared axes."""
+    rows = {r["model"]: r["details"] for r in records if (r.get("details") or {}).get("sizes")}
+    if not rows:
+        return []
+    images = []
+    for key, label in (("cpu_s_one_thread", "CPU time per call, one thread (s)"),
+                       ("peak_rss_mb", "peak resident memory (MB)")):
+        plt, figure, axis = _figure()
+        for model, d in sorted(rows.items()):
+            points = [(n, v) for n, v in zip(d["sizes"], d.get(key) or []) if v is not None]
+            if points:
+                axis.loglog(*zip(*points), "o-", ms=3, label=model)
+        axis.set_xlabel("atoms")
+        axis.set_ylabel(label)
+        axis.set_title(f"throughput: {label.split(' (')[0]}")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, label))
+    return images
