@@ -94,7 +94,7 @@ def _eval(args) -> int:
     from ase.io import read
 
     from mlipcheck.adapters import load_model, parse_model_specs
-    from mlipcheck.checks.evaluate import evaluate
+    from mlipcheck.engine.evaluate import evaluate
 
     from mlipcheck.errors import UsageError
 

@@ -318,7 +318,7 @@ def pytest_runtest_protocol(item, nextitem):
         item.stash[RECORD] = _new_record(item)
     if item.get_closest_marker("mlipcheck") is None:
         return (yield)
-    from mlipcheck.checks.evaluate import test_budget
+    from mlipcheck.engine.evaluate import test_budget
 
     with test_budget(float(session_of(item.config).profile.section("call")["test_budget_s"])):
         return (yield)
@@ -341,7 +341,7 @@ def pytest_runtest_call(item):
     # A model that broke a property so badly that the check stopped raises ModelFailure: a fail.
     if item.get_closest_marker("mlipcheck") is None:
         return (yield)
-    from mlipcheck.checks.measurement import NotApplicable
+    from mlipcheck.engine.measurement import NotApplicable
 
     try:
         return (yield)

@@ -64,12 +64,12 @@ class Session:
         if timeout is not None and timeout < 0:
             raise UsageError(f"--mlipcheck-timeout {timeout:g}: give seconds >= 0 (0: no limit per call)")
         self.shard()
-        from mlipcheck.checks.eos import load_eos_reference
+        from mlipcheck.checks.properties.eos import load_eos_reference
 
         for path in self.option("eos_reference"):
             load_eos_reference(path)
         if self.option("phonon_reference"):
-            from mlipcheck.checks.phonons import load_phonon_reference
+            from mlipcheck.checks.properties.phonons import load_phonon_reference
 
             for folder in self.option("phonon_reference"):  # read once, cached
                 load_phonon_reference(folder)
@@ -107,7 +107,7 @@ class Session:
         """The --reference files (or the default set), read once; a file that cannot be read is
         kept as its error, so its tests report it and the others run."""
         if self._reference_sets is None:
-            from mlipcheck.structures.reference_sets import default_sets, load_reference, parse_class_map
+            from mlipcheck.reference.sets import default_sets, load_reference, parse_class_map
 
             class_map = parse_class_map(self.option("reference_class_map"))
             self._reference_sets = []
@@ -143,7 +143,7 @@ class Session:
 
             release_folder(self.report_lock)
             self.report_lock = None
-        from mlipcheck.checks.memo import forget
+        from mlipcheck.engine.memo import forget
 
         for model in self.loaded_models():
             forget(model)

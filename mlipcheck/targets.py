@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 # Modules whose import registers providers (each area's own module; nothing else lists them).
-AREAS = ("mlipcheck.structures.cases", "mlipcheck.checks.dimers", "mlipcheck.checks.crystals",
-         "mlipcheck.structures.reference_sets", "mlipcheck.checks.phonons", "mlipcheck.checks.throughput")
+AREAS = ("mlipcheck.structures.cases", "mlipcheck.checks.extrapolation.dimers", "mlipcheck.structures.crystals",
+         "mlipcheck.reference.sets", "mlipcheck.checks.properties.phonons", "mlipcheck.checks.performance.throughput")
 
 
 @dataclass(frozen=True)

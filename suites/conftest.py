@@ -24,8 +24,8 @@ def case(request, model, profile):
 def reference_predictions(model, reference_class, reference_sets):
     """The model's predictions on every reference set holding frames of this class (computed
     once per model and file); a file the model shows to be in the wrong units is an error here."""
-    from mlipcheck.checks.errors import predict_set
-    from mlipcheck.structures.reference_sets import ReferenceDataError
+    from mlipcheck.checks.accuracy.reference_errors import predict_set
+    from mlipcheck.reference.sets import ReferenceDataError
 
     if isinstance(reference_class, Exception):
         pytest.fail(f"reference data not usable: {reference_class}", pytrace=False)

@@ -1,7 +1,7 @@
 """Robustness in use: the model from several threads at once, and memory over repeated calls."""
 import pytest
 
-from mlipcheck.checks.concurrency import check_memory_growth, check_thread_safety
+from mlipcheck.checks.performance.concurrency import check_memory_growth, check_thread_safety
 from mlipcheck.structures import cases_for
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry, pytest.mark.quick]

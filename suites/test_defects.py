@@ -3,8 +3,8 @@ table, surface energies in `full`, and relaxation of the model's own crystals ke
 space group."""
 import pytest
 
-from mlipcheck.checks.defects import check_interstitial, check_surface_energies, check_vacancy
-from mlipcheck.checks.relaxation import check_relaxation
+from mlipcheck.checks.properties.defects import check_interstitial, check_surface_energies, check_vacancy
+from mlipcheck.checks.properties.relaxation import check_relaxation
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.defects]
 

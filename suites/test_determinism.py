@@ -1,7 +1,7 @@
 """Conformance: the same structure gives the same answer, whatever was computed before."""
 import pytest
 
-from mlipcheck.checks.determinism import check_determinism
+from mlipcheck.checks.conformance.determinism import check_determinism
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 

@@ -2,7 +2,7 @@
 with C_ij, Voigt-Reuss-Hill moduli and the linearity of the fit in the details."""
 import pytest
 
-from mlipcheck.checks.elastic import check_mechanical_stability
+from mlipcheck.checks.properties.elastic import check_mechanical_stability
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.properties, pytest.mark.model_items("phonons", "elastic")]
 

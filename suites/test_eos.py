@@ -2,7 +2,7 @@
 --eos-reference file: Delta gauge, V0 and B0. One E(V) curve per crystal, three verdicts."""
 import pytest
 
-from mlipcheck.checks.eos import check_eos
+from mlipcheck.checks.properties.eos import check_eos
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.properties, pytest.mark.model_items("eos", "eos")]
 

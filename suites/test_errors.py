@@ -2,9 +2,9 @@
 material class, so a CI run says "ionic failed" rather than "errors failed"."""
 import pytest
 
-from mlipcheck.checks.errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
+from mlipcheck.checks.accuracy.reference_errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
                                      check_transferability, check_uncertainty, predict_set, raise_failures)
-from mlipcheck.structures.reference_sets import ReferenceDataError
+from mlipcheck.reference.sets import ReferenceDataError
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.errors]
 

@@ -2,7 +2,7 @@
 a failure is shrunk to a minimal structure, written out, with the seed that reproduces it."""
 import pytest
 
-from mlipcheck.checks.generated import check_generated_structures
+from mlipcheck.checks.conformance.generated import check_generated_structures
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry, pytest.mark.quick]
 

@@ -1,7 +1,7 @@
 """Conformance: every declared element works; an undeclared one is refused."""
 import pytest
 
-from mlipcheck.checks.species import check_species_supported, check_undeclared_element_refused
+from mlipcheck.checks.conformance.species import check_species_supported, check_undeclared_element_refused
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry, pytest.mark.quick]
 

@@ -1,7 +1,7 @@
 """Conformance: invariance under translation, rotation (proper and improper) and permutation."""
 import pytest
 
-from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
+from mlipcheck.checks.conformance.symmetry import check_permutation, check_rotation, check_translation
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 

@@ -553,7 +553,7 @@ class ExplodingForces(Wrapped):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        from mlipcheck.checks.extrapolation import min_bond_fraction
+        from mlipcheck.checks.extrapolation.crazy_cubes import min_bond_fraction
 
         if min_bond_fraction(self.atoms) < 0.9:
             self.results["forces"] = self.results["forces"] * 100

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import BROKEN, TINY_MACE, TINY_NEQUIP, broken
 from mlipcheck.adapters import known_adapters, load_model, parse_model_specs
-from mlipcheck.checks.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.errors import ModelLoadError, UsageError
 from mlipcheck.structures import all_cases
 

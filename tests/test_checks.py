@@ -7,15 +7,15 @@ applies to, and every other check passes.
 import pytest
 
 from conftest import broken
-from mlipcheck.checks.consistency import (check_force_jacobian_symmetry, check_forces_finite_difference,
+from mlipcheck.checks.conformance.consistency import (check_force_jacobian_symmetry, check_forces_finite_difference,
                                           check_net_force, check_stress_finite_strain)
-from mlipcheck.checks.determinism import check_determinism
-from mlipcheck.checks.generated import check_generated_structures
-from mlipcheck.checks.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
+from mlipcheck.checks.conformance.determinism import check_determinism
+from mlipcheck.checks.conformance.generated import check_generated_structures
+from mlipcheck.checks.conformance.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
                                           check_supercell)
-from mlipcheck.checks.species import check_species_supported, check_undeclared_element_refused
-from mlipcheck.checks.symmetry import check_permutation, check_rotation, check_translation
-from mlipcheck.checks.measurement import NotApplicable
+from mlipcheck.checks.conformance.species import check_species_supported, check_undeclared_element_refused
+from mlipcheck.checks.conformance.symmetry import check_permutation, check_rotation, check_translation
+from mlipcheck.engine.measurement import NotApplicable
 from mlipcheck.profiles import Section
 from mlipcheck.structures import Case, all_cases
 
@@ -174,7 +174,7 @@ def test_a_case_reference_is_computed_once_and_keyed_on_content(quick):
 
 
 def test_thread_safety_catches_shared_state(quick):
-    from mlipcheck.checks.concurrency import check_thread_safety
+    from mlipcheck.checks.performance.concurrency import check_thread_safety
 
     cases = [c for c in all_cases() if c.name in ("Cu_fcc", "ethanol")]
     args = (quick.section("concurrency"), quick.section("invariance"))
@@ -185,7 +185,7 @@ def test_thread_safety_catches_shared_state(quick):
 
 
 def test_memory_growth_catches_a_leak(quick):
-    from mlipcheck.checks.concurrency import check_memory_growth
+    from mlipcheck.checks.performance.concurrency import check_memory_growth
 
     case = next(c for c in all_cases() if c.name == "Cu_fcc")
     section = quick.section("concurrency")
@@ -205,7 +205,7 @@ def test_memory_verdict_does_not_depend_on_what_the_process_holds(quick):
     many pieces (fragmenting the heap as another model's load does): the same verdict."""
     import numpy as np
 
-    from mlipcheck.checks.concurrency import check_memory_growth
+    from mlipcheck.checks.performance.concurrency import check_memory_growth
 
     case = next(c for c in all_cases() if c.name == "Cu_fcc")
     section = quick.section("concurrency")
@@ -218,7 +218,7 @@ def test_memory_verdict_does_not_depend_on_what_the_process_holds(quick):
 def test_batched_evaluation_matches_single_calls_and_isolates_a_bad_structure():
     import numpy as np
 
-    from mlipcheck.checks.evaluate import evaluate, evaluate_many
+    from mlipcheck.engine.evaluate import evaluate, evaluate_many
     from mlipcheck.errors import ModelCallError
 
     model = broken("correct")

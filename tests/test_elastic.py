@@ -10,8 +10,8 @@ from ase.units import GPa
 
 from conftest import broken
 from mlipcheck.adapters import load_model, parse_model_specs
-from mlipcheck.checks.elastic import check_mechanical_stability, elastic_tensor, moduli, strained
-from mlipcheck.checks.relaxation import relax
+from mlipcheck.checks.properties.elastic import check_mechanical_stability, elastic_tensor, moduli, strained
+from mlipcheck.checks.properties.relaxation import relax
 
 
 def independent_cubic_constants(atoms):

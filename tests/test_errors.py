@@ -12,9 +12,9 @@ from ase.units import GPa, Hartree, kcal, mol
 
 from conftest import broken
 from mlipcheck.profiles import load_profile
-from mlipcheck.checks.errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
+from mlipcheck.checks.accuracy.reference_errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
                                      check_transferability, predict_set)
-from mlipcheck.structures.reference_sets import (ReferenceDataError, classify, default_sets, load_reference,
+from mlipcheck.reference.sets import (ReferenceDataError, classify, default_sets, load_reference,
                                                  parse_class_map)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -193,7 +193,7 @@ def test_default_set_exists_and_states_its_method():
 
 def _fake(label_errors):
     """SetPredictions of one class from {frame: (model force, reference force)} per frame."""
-    from mlipcheck.checks.errors import FrameResult, SetPredictions
+    from mlipcheck.checks.accuracy.reference_errors import FrameResult, SetPredictions
 
     rows = [FrameResult(i, f"f:{i}", "metal", 1, ["Cu"], None, 0.0, np.array([[ref, 0, 0]]),
                         np.array([[got, 0, 0]]), None, None) for i, (got, ref) in enumerate(label_errors)]
@@ -201,7 +201,7 @@ def _fake(label_errors):
 
 
 def test_uncertainty_ranks_errors_and_fails_when_it_does_not(sections):
-    from mlipcheck.checks.errors import check_uncertainty
+    from mlipcheck.checks.accuracy.reference_errors import check_uncertainty
 
     models = [broken("correct"), broken("correct")]
     truth = np.linspace(1.0, 2.0, 10)
@@ -217,7 +217,7 @@ def test_uncertainty_ranks_errors_and_fails_when_it_does_not(sections):
 
 
 def test_committee_of_real_and_soft_model_flags_the_soft_class(tmp_path, sections):
-    from mlipcheck.checks.errors import check_uncertainty
+    from mlipcheck.checks.accuracy.reference_errors import check_uncertainty
 
     reference = load_reference(emt_set(tmp_path / "emt.extxyz"))
     models = [broken("correct"), broken("soft_on_molecules")]
@@ -267,8 +267,8 @@ def test_frames_whose_forces_do_not_sum_to_zero_are_left_out(tmp_path):
 
 
 def test_uncertainty_and_transferability_without_data_are_not_passes(sections):
-    from mlipcheck.checks.errors import check_uncertainty
-    from mlipcheck.checks.measurement import NotApplicable
+    from mlipcheck.checks.accuracy.reference_errors import check_uncertainty
+    from mlipcheck.engine.measurement import NotApplicable
 
     models = [broken("correct"), broken("correct")]
     same = [_fake([(1.0, 0.0)] * 6), _fake([(1.0, 0.0)] * 6)]  # no spread anywhere: nothing to rank
@@ -283,7 +283,7 @@ def test_uncertainty_and_transferability_without_data_are_not_passes(sections):
 def test_calibration_tells_an_error_bar_from_an_overconfident_spread():
     """Residuals drawn from N(0, sigma): calibrated. The same residuals with sigma reported 5x
     too small (an overconfident committee) or 5x too large: far from it."""
-    from mlipcheck.checks.errors import calibration
+    from mlipcheck.checks.accuracy.reference_errors import calibration
 
     rng = np.random.default_rng(0)
     sigma = rng.uniform(0.01, 0.5, 20000)

@@ -4,13 +4,13 @@ import pytest
 from scipy.stats import spearmanr
 
 from conftest import broken
-from mlipcheck.checks.committee import check_committee
-from mlipcheck.checks.dimers import (DimerCurve, arena_metrics, check_dimer_continuity, check_dimer_dissociation,
+from mlipcheck.checks.extrapolation.committee import check_committee
+from mlipcheck.checks.extrapolation.dimers import (DimerCurve, arena_metrics, check_dimer_continuity, check_dimer_dissociation,
                                      check_dimer_finite, check_dimer_force_flips, check_dimer_forces,
                                      check_dimer_repulsion, dimer_curve, force_flips)
-from mlipcheck.checks.dynamics import check_md_stability, check_nve_drift
-from mlipcheck.checks.measurement import NotApplicable
-from mlipcheck.checks.extrapolation import check_compression, check_crazy_cubes, check_generated_cubes
+from mlipcheck.checks.extrapolation.dynamics import check_md_stability, check_nve_drift
+from mlipcheck.engine.measurement import NotApplicable
+from mlipcheck.checks.extrapolation.crazy_cubes import check_compression, check_crazy_cubes, check_generated_cubes
 from mlipcheck.structures import all_cases
 
 CU = next(c for c in all_cases() if c.name == "Cu_fcc")
@@ -154,7 +154,7 @@ def with_values(profile, section, **values):
 def test_wiggly_but_conservative_dimer_passes_once_the_difference_converges(quick):
     """A correct model whose force ripple a fixed step cannot resolve: the fixed-step estimate
     (no halving) fails it; the converged one passes it; a 2 % force slip on the same model fails."""
-    from mlipcheck.checks.finite_difference import converged_derivative
+    from mlipcheck.engine.finite_difference import converged_derivative
 
     section = with_values(quick, "dimers", force_points=120)
     model = broken("wiggly_core", elements="Cu")
@@ -163,8 +163,8 @@ def test_wiggly_but_conservative_dimer_passes_once_the_difference_converges(quic
     assert result.passed, result.describe()
     assert result.details["smallest_step_A"] < 1e-3  # it had to halve
     # The old fixed steps (h, h/2 and Richardson) at a ripple point: off by more than the tolerance.
-    from mlipcheck.checks.dimers import dimer
-    from mlipcheck.checks.evaluate import evaluate
+    from mlipcheck.checks.extrapolation.dimers import dimer
+    from mlipcheck.engine.evaluate import evaluate
 
     r = 1.876  # a crest of the ripple's force (r / period is whole)
     exact = -evaluate(model, dimer("Cu", "Cu", r)).forces[1, 0]  # dE/dr: the second atom sits at +r along x

@@ -2,7 +2,7 @@
 says 'unresolved' where none can (noise, a jump), instead of returning a number to judge."""
 import numpy as np
 
-from mlipcheck.checks.finite_difference import converged_derivative
+from mlipcheck.engine.finite_difference import converged_derivative
 
 
 def test_smooth_function_converges_at_the_first_step():
@@ -29,7 +29,7 @@ def test_noise_and_jumps_are_unresolved():
 
 
 def test_uncertainty_is_small_on_smooth_curves_and_large_on_noise():
-    from mlipcheck.checks.finite_difference import uncertainty
+    from mlipcheck.engine.finite_difference import uncertainty
 
     smooth = lambda x: np.exp(2 * x)  # noqa: E731
     d = converged_derivative(smooth, 1e-3, lambda h: 1e-5)

@@ -9,14 +9,14 @@ from ase.build import bulk
 from ase.units import GPa
 
 from conftest import broken
-from mlipcheck.checks.defects import check_vacancy, vacancy_references
-from mlipcheck.checks.eos import (EosFit, EosReference, check_eos, dcdft_references, delta_gauge,
+from mlipcheck.checks.properties.defects import check_vacancy, vacancy_references
+from mlipcheck.checks.properties.eos import (EosFit, EosReference, check_eos, dcdft_references, delta_gauge,
                                   fit_birch_murnaghan, load_eos_reference, model_eos)
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.phonons import (check_acoustic_sum_rule, check_dynamical_stability, compare_phonons,
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.checks.properties.phonons import (check_acoustic_sum_rule, check_dynamical_stability, compare_phonons,
                                       crystal_phonopy, load_phonon_reference, qpoint_frequencies)
-from mlipcheck.checks.relaxation import check_relaxation
-from mlipcheck.structures.reference_sets import ReferenceDataError
+from mlipcheck.checks.properties.relaxation import check_relaxation
+from mlipcheck.reference.sets import ReferenceDataError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference not beside the checkout")
@@ -133,7 +133,7 @@ def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(quick):
 
 
 def test_interstitial_must_cost_more_than_a_vacancy(quick):
-    from mlipcheck.checks.defects import check_interstitial
+    from mlipcheck.checks.properties.defects import check_interstitial
 
     section = quick.section("defects")
     cu = vacancy_references()["Cu"]

@@ -12,7 +12,7 @@ CU = next(c for c in all_cases() if c.name == "Cu_fcc")
 
 
 def test_a_model_blocking_in_a_worker_thread_is_an_error_in_bounded_time(quick):
-    from mlipcheck.checks.concurrency import check_thread_safety
+    from mlipcheck.checks.performance.concurrency import check_thread_safety
 
     model = broken("blocks_in_threads")
     model.call_timeout = 0.5
@@ -25,9 +25,9 @@ def test_a_model_blocking_in_a_worker_thread_is_an_error_in_bounded_time(quick):
 def test_a_stale_cache_makes_relaxation_fail_as_a_runaway_not_hang(quick):
     """A model answering every 1-atom cell with the first one's forces and stress: the relaxation
     drives the cell away; it stops at the bound with the structure, before phonopy sees it."""
-    from mlipcheck.checks.phonons import check_dynamical_stability
+    from mlipcheck.checks.properties.phonons import check_dynamical_stability
 
-    from mlipcheck.checks.evaluate import evaluate
+    from mlipcheck.engine.evaluate import evaluate
 
     model = broken("caches_by_atom_count")
     compressed = CU.atoms.copy()
@@ -40,7 +40,7 @@ def test_a_stale_cache_makes_relaxation_fail_as_a_runaway_not_hang(quick):
 
 
 def test_a_degenerate_cell_is_refused_before_phonopy():
-    from mlipcheck.checks.phonons import supercell_matrix
+    from mlipcheck.checks.properties.phonons import supercell_matrix
 
     flat = CU.atoms.copy()
     flat.set_cell(flat.cell.array * [1.0, 1.0, 0.02], scale_atoms=True)
@@ -67,7 +67,7 @@ def test_test_budget_turns_a_long_test_into_an_error_and_the_run_goes_on(pyteste
 def test_model_time_of_threaded_calls_never_exceeds_the_wall_time(quick):
     """Calls made by several threads at once overlap; summed, they read '290 % inside model calls'.
     Only main-thread calls are charged."""
-    from mlipcheck.checks.concurrency import check_thread_safety
+    from mlipcheck.checks.performance.concurrency import check_thread_safety
 
     model = broken("slow")  # 0.2 s per call
     start = time.perf_counter()

@@ -4,7 +4,7 @@ import pytest
 
 from conftest import broken
 from mlipcheck.adapters import load_model, parse_model_specs
-from mlipcheck.checks.throughput import check_scaling, crystal_of_size, measure_size
+from mlipcheck.checks.performance.throughput import check_scaling, crystal_of_size, measure_size
 
 
 @pytest.fixture

@@ -131,7 +131,7 @@ class Model:
     call_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     calculator: Calculator | None = None
     call_timeout: float | None = None  # seconds per model call; set from --mlipcheck-timeout
-    calls: int = 0  # model calls made through mlipcheck.checks.evaluate
+    calls: int = 0  # model calls made through mlipcheck.engine.evaluate
     call_seconds: float = 0.0  # wall time spent inside those calls
     _fresh: Calculator | None = field(default=None, repr=False)
     # Optional batched path: list of Atoms -> list of (energy eV, forces eV/A, stress 3x3 eV/A^3

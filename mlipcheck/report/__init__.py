@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import numpy as np
-
 import mlipcheck
 from mlipcheck.report.record import RECORD_PROPERTY, display_name, finish, reproduction
 
@@ -197,6 +195,7 @@ def write_to_label(data, folder: Path) -> int:
     (the same positions, cell and species written by two tests are one frame), tagged in `info`
     with the tests, checks, values and thresholds, ready for a DFT code and then for training.
     Returns the number of frames (none: no file)."""
+    import numpy as np
     from ase.io import read, write
 
     frames, seen = [], {}

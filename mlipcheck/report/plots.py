@@ -104,7 +104,7 @@ def _image(plt, figure, title) -> str:
 @plot("eos_delta", title="Equations of state")
 def eos_plots(records) -> list[str]:
     """E(V) of each model (points and Birch-Murnaghan fit) with the reference's fitted curve."""
-    from mlipcheck.checks.eos import EosFit
+    from mlipcheck.checks.properties.eos import EosFit
     from ase.units import GPa
 
     import numpy as np

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelFailure
-from mlipcheck.checks.relaxation import relax
-from mlipcheck.checks.memo import memo
+from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.memo import memo
 from mlipcheck.targets import Target, provider
 
 # Band path: Gamma to the zone-boundary points along the reciprocal axes and the body diagonal
@@ -191,7 +191,7 @@ def load_phonon_reference(folder):
 
     import phonopy
 
-    from mlipcheck.structures.reference_sets import ReferenceDataError
+    from mlipcheck.reference.sets import ReferenceDataError
 
     folder = Path(folder)
     if not folder.is_dir():

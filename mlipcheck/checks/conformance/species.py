@@ -7,54 +7,12 @@ error; a model that silently returns numbers for it fails.
 from __future__ import annotations
 
 import numpy as np
-from ase import Atoms
-from ase.build import bulk
-from ase.data import atomic_numbers, covalent_radii, vdw_radii
+from ase.data import atomic_numbers
 
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.structures.elements import bond_length, dimer, isolated_atom, sample_elements, small_crystal
+from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
-
-
-# Elements tried for a model that declares no element list: those of ASE's EMT, which every ASE has.
-FALLBACK_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
-
-
-def isolated_atom(symbol, box=12.0) -> Atoms:
-    return Atoms(symbol, positions=[[box / 2] * 3], cell=[box] * 3, pbc=False)
-
-
-def dimer(symbol_a, symbol_b, distance, box=14.0) -> Atoms:
-    centre = box / 2
-    return Atoms(symbol_a + symbol_b, positions=[[centre - distance / 2, centre, centre],
-                                                 [centre + distance / 2, centre, centre]],
-                 cell=[box, box * 1.03, box * 1.07], pbc=False)
-
-
-def bond_length(symbol_a, symbol_b) -> float:
-    return float(covalent_radii[atomic_numbers[symbol_a]] + covalent_radii[atomic_numbers[symbol_b]])
-
-
-def small_crystal(symbol) -> Atoms:
-    """ASE's reference crystal of the element where it has one, else an fcc molecular-solid-like
-    packing at the van der Waals distance (H, N, O, halogens, noble gases). Not at the covalent
-    distance: fcc H at 0.62 A puts thousands of atoms inside a 6 A cutoff and CHGNet's angle
-    graph then takes more than 24 GB."""
-    try:
-        atoms = bulk(symbol)
-    except (ValueError, KeyError, RuntimeError, TypeError):
-        z = atomic_numbers[symbol]
-        nearest = 2 * vdw_radii[z] if np.isfinite(vdw_radii[z]) else 2 * covalent_radii[z] + 1.0
-        atoms = bulk(symbol, "fcc", a=nearest * np.sqrt(2))
-    return atoms.repeat(2) if len(atoms) == 1 else atoms
-
-
-def sample_elements(elements, limit, seed) -> list[str]:
-    """`limit` of `elements` (all if limit is 0 or larger), drawn with `seed`, sorted by Z."""
-    elements = sorted(elements, key=lambda s: atomic_numbers[s])
-    if 0 < limit < len(elements):
-        elements = list(np.random.default_rng(seed).choice(elements, limit, replace=False))
-    return sorted(elements, key=lambda s: atomic_numbers[s])
 
 
 def species_problems(model, symbol) -> list[str]:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from ase.data import atomic_numbers
 
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.extrapolation import crazy_cube
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.checks.extrapolation.crazy_cubes import crazy_cube
+from mlipcheck.engine.measurement import Measurement
 from mlipcheck.structures.cases import all_cases
 
 

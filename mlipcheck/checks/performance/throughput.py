@@ -22,11 +22,11 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from mlipcheck.checks.concurrency import proc_mb
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.species import small_crystal
-from mlipcheck.checks.memo import memo
+from mlipcheck.checks.performance.concurrency import proc_mb
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.measurement import Measurement
+from mlipcheck.structures.elements import small_crystal
+from mlipcheck.engine.memo import memo
 from mlipcheck.targets import Target, provider
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipcheck.checks.evaluate import evaluate, reference_prediction
-from mlipcheck.checks.finite_difference import converged_derivative, uncertainty
-from mlipcheck.checks.measurement import Measurement, NotApplicable
+from mlipcheck.engine.evaluate import evaluate, reference_prediction
+from mlipcheck.engine.finite_difference import converged_derivative, uncertainty
+from mlipcheck.engine.measurement import Measurement, NotApplicable
 
 
 def _energy(model, atoms):

@@ -22,9 +22,9 @@ from ase import Atoms
 from ase.units import GPa
 from scipy.optimize import least_squares
 
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.memo import memo
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.memo import memo
 
 
 @dataclass
@@ -161,7 +161,7 @@ def load_eos_reference(path) -> list[EosReference]:
 
     from ase.build import bulk
 
-    from mlipcheck.structures.reference_sets import ReferenceDataError
+    from mlipcheck.reference.sets import ReferenceDataError
 
     path = Path(path)
     try:

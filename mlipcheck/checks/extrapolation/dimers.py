@@ -14,12 +14,12 @@ import numpy as np
 from ase.data import atomic_numbers, covalent_radii, vdw_radii
 from scipy.stats import spearmanr
 
-from mlipcheck.checks.evaluate import evaluate, evaluate_many
-from mlipcheck.checks.finite_difference import converged_derivative, uncertainty
-from mlipcheck.checks.measurement import Measurement, NotApplicable
-from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
+from mlipcheck.engine.evaluate import evaluate, evaluate_many
+from mlipcheck.engine.finite_difference import converged_derivative, uncertainty
+from mlipcheck.engine.measurement import Measurement, NotApplicable
+from mlipcheck.structures.elements import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.errors import ModelCallError
-from mlipcheck.checks.memo import memo
+from mlipcheck.engine.memo import memo
 from mlipcheck.targets import Target, provider
 
 DEFAULT_CUTOFF = 6.0  # Angstrom, for models that do not state theirs

@@ -17,11 +17,11 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
 
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.species import FALLBACK_ELEMENTS, bond_length, dimer, sample_elements, small_crystal
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.measurement import Measurement
+from mlipcheck.structures.elements import FALLBACK_ELEMENTS, bond_length, dimer, sample_elements, small_crystal
 from mlipcheck.errors import ModelCallError
-from mlipcheck.checks.memo import memo
+from mlipcheck.engine.memo import memo
 
 
 def crazy_cube(elements, n_atoms, volume_factor, rng) -> Atoms:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ase import Atoms
 from ase.build import bulk
 
-from mlipcheck.checks.species import FALLBACK_ELEMENTS, sample_elements
+from mlipcheck.structures.elements import FALLBACK_ELEMENTS, sample_elements
 from mlipcheck.targets import Target, provider
 
 # Binaries that are dynamically stable in experiment and PBE, with experimental lattice
@@ -23,7 +23,7 @@ def _declared(model):
 def eos_references(model, section, seed=0, extra_files=()):
     """dcdft references of sampled declared elements, plus every entry of --eos-reference files
     whose element is declared."""
-    from mlipcheck.checks.eos import dcdft_references, load_eos_reference
+    from mlipcheck.checks.properties.eos import dcdft_references, load_eos_reference
 
     available = dcdft_references(_declared(model), int(section["max_atoms"]))
     chosen = set(sample_elements({r.name for r in available}, int(section["max_elements"]), seed))
@@ -54,7 +54,7 @@ def phonon_crystals(model, section, seed=0) -> list[tuple[str, Atoms]]:
 
 
 def vacancy_references(model, section, seed=0):
-    from mlipcheck.checks.defects import vacancy_references as table
+    from mlipcheck.checks.properties.defects import vacancy_references as table
 
     rows = {e: r for e, r in table().items() if not model.unsupported([e])}
     chosen = sample_elements(rows, int(section["max_elements"]), seed)

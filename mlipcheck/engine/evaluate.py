@@ -21,7 +21,7 @@ import numpy as np
 from ase.stress import voigt_6_to_full_3x3_stress
 
 from mlipcheck.errors import ModelCallError
-from mlipcheck.checks.memo import memo
+from mlipcheck.engine.memo import memo
 
 
 @dataclass

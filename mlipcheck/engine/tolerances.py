@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipcheck.checks.evaluate import Prediction
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.engine.evaluate import Prediction
+from mlipcheck.engine.measurement import Measurement
 
 UNITS = {"energy": "eV/atom", "forces": "eV/A", "stress": "eV/A^3"}
 

@@ -18,10 +18,10 @@ from ase import Atoms
 from ase.build import bulk
 from ase.units import J, m
 
-from mlipcheck.checks.evaluate import evaluate
-from mlipcheck.checks.measurement import Measurement
-from mlipcheck.checks.relaxation import relax
-from mlipcheck.checks.memo import memo
+from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.measurement import Measurement
+from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.memo import memo
 
 
 @dataclass

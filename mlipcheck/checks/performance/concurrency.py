@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mlipcheck.checks.compare import compare, verdict
-from mlipcheck.checks.evaluate import budget_left, evaluate
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.engine.tolerances import compare, verdict
+from mlipcheck.engine.evaluate import budget_left, evaluate
+from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 
 

@@ -4,7 +4,7 @@ Conventions, as ASE's: energy in eV (total), forces in eV/A, stress in eV/A^3 wi
 `Atoms.get_stress()` (tension positive; VASP prints kBar with compression positive). What can be
 checked without a model is checked here (a stress above 1 eV/A^3 = 160 GPa is GPa or kBar, not
 eV/A^3); what needs a model (energies or forces in Hartree or kcal/mol, a flipped stress sign) is
-checked in mlipcheck.checks.errors, against the model's own predictions.
+checked in mlipcheck.checks.accuracy.reference_errors, against the model's own predictions.
 
 Each frame gets a material class: `info["material_class"]`, else `info["config_type"]`, else the
 automatic `classify(atoms)`; a frame whose reference forces do not sum to ~0 is left out with

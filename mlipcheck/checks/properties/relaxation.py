@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from mlipcheck.checks.dynamics import Evaluated
-from mlipcheck.checks.measurement import Measurement
+from mlipcheck.checks.extrapolation.dynamics import Evaluated
+from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelFailure
 
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from ase.units import GPa
 
-from mlipcheck.checks.evaluate import evaluate_many
-from mlipcheck.checks.measurement import Measurement, NotApplicable
+from mlipcheck.engine.evaluate import evaluate_many
+from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.errors import ModelCallError
-from mlipcheck.structures.reference_sets import ReferenceDataError, ReferenceSet
-from mlipcheck.checks.memo import memo
+from mlipcheck.reference.sets import ReferenceDataError, ReferenceSet
+from mlipcheck.engine.memo import memo
 
 COSINE_MIN_FORCE = 0.1  # eV/A: below this the direction of a reference force is noise
 # Energies or forces in another unit make the model-vs-reference slope far from 1:

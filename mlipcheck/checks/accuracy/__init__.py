@@ -1,0 +1,1 @@
+"""Accuracy: errors against reference data per material class, softening, uncertainty."""

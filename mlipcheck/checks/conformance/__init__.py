@@ -1,0 +1,1 @@
+"""Conformance: invariances, energy-force-stress consistency, periodicity, determinism, species, generated structures."""

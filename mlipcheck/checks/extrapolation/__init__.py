@@ -1,0 +1,1 @@
+"""Extrapolation: dimer curves, crazy cubes and compression, MD stability, committee disagreement."""

@@ -1,0 +1,1 @@
+"""Performance: throughput and scaling, thread safety and memory growth."""

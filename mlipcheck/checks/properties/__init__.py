@@ -1,0 +1,1 @@
+"""Properties: equation of state, elastic constants, phonons, defects and surfaces, relaxation."""

@@ -1,0 +1,1 @@
+"""The engine: calling a model (evaluate), Measurement, tolerances, finite differences, memo."""

@@ -1,0 +1,1 @@
+"""Reference data loaders: the per-class reference sets (sets.py)."""
