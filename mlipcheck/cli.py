@@ -95,12 +95,11 @@ def _eval(args) -> int:
 
     from mlipcheck.adapters import load_model, parse_model_specs
     from mlipcheck.engine.evaluate import evaluate
-
     from mlipcheck.errors import UsageError
 
     try:
         frames = read(args.structure, index=":")
-    except Exception as exc:  # ASE raises many types for unknown formats and malformed files
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for unknown formats and malformed files
         raise UsageError(f"{args.structure}: not a structure file ASE can read ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); give an .extxyz "
                          f"written by mlipcheck or any ASE format") from None

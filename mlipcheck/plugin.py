@@ -28,7 +28,7 @@ import pytest
 # this module in every pytest run of the environment, with or without --model. Checks, adapters,
 # numpy, ASE and scipy are imported when a model is asked for.
 from mlipcheck.errors import MlipcheckError, ModelCallError, ModelFailure
-from mlipcheck.report.record import JUNIT_FIELDS, RECORD_PROPERTY, add_measurement, new_record, reproduction
+from mlipcheck.report.record import RECORD_PROPERTY, add_measurement, junit_properties, new_record, reproduction
 from mlipcheck.session import NO_MODEL, Session
 from mlipcheck.targets import marker_arguments, providers
 
@@ -388,7 +388,7 @@ def pytest_runtest_makereport(item, call):
                        model_info=model.describe() if model is not None else None)
         test_report.user_properties.append((RECORD_PROPERTY, json.dumps(shipped)))
         # JUnit reads the teardown report's properties, which pytest copies from the item
-        item.user_properties += [(f"mlipcheck_{key}", record[key]) for key in JUNIT_FIELDS if record[key] is not None]
+        item.user_properties += junit_properties(record)
 
 
 def _loaded(item):

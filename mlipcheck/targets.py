@@ -16,8 +16,9 @@ on first use. Light on purpose: the plugin imports this module at start.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 # Modules whose import registers providers (each area's own module; nothing else lists them).
 AREAS = ("mlipcheck.structures.cases", "mlipcheck.checks.extrapolation.dimers", "mlipcheck.structures.crystals",

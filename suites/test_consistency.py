@@ -2,8 +2,12 @@
 (1/V) dE/d(strain), forces sum to zero."""
 import pytest
 
-from mlipcheck.checks.conformance.consistency import (check_force_jacobian_symmetry, check_forces_finite_difference,
-                                          check_net_force, check_stress_finite_strain)
+from mlipcheck.checks.conformance.consistency import (
+    check_force_jacobian_symmetry,
+    check_forces_finite_difference,
+    check_net_force,
+    check_stress_finite_strain,
+)
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 

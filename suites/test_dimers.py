@@ -4,9 +4,15 @@ Each curve is computed once per model and pair; every test below judges one prop
 """
 import pytest
 
-from mlipcheck.checks.extrapolation.dimers import (check_dimer_continuity, check_dimer_dissociation, check_dimer_finite,
-                                     check_dimer_force_flips, check_dimer_forces, check_dimer_repulsion,
-                                     dimer_curve)
+from mlipcheck.checks.extrapolation.dimers import (
+    check_dimer_continuity,
+    check_dimer_dissociation,
+    check_dimer_finite,
+    check_dimer_force_flips,
+    check_dimer_forces,
+    check_dimer_repulsion,
+    dimer_curve,
+)
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.extrapolation, pytest.mark.quick, pytest.mark.pairs("dimers")]
 

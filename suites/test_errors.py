@@ -2,8 +2,16 @@
 material class, so a CI run says "ionic failed" rather than "errors failed"."""
 import pytest
 
-from mlipcheck.checks.accuracy.reference_errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
-                                     check_transferability, check_uncertainty, predict_set, raise_failures)
+from mlipcheck.checks.accuracy.reference_errors import (
+    check_energy_error,
+    check_force_error,
+    check_softening,
+    check_stress_error,
+    check_transferability,
+    check_uncertainty,
+    predict_set,
+    raise_failures,
+)
 from mlipcheck.reference.sets import ReferenceDataError
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.errors]

@@ -2,8 +2,8 @@
 import pytest
 
 from mlipcheck.checks.extrapolation.committee import check_committee
-from mlipcheck.checks.extrapolation.dynamics import check_md_stability, check_nve_drift
 from mlipcheck.checks.extrapolation.crazy_cubes import check_compression, check_crazy_cubes, check_generated_cubes
+from mlipcheck.checks.extrapolation.dynamics import check_md_stability, check_nve_drift
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.extrapolation]
 

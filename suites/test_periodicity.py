@@ -1,8 +1,7 @@
 """Conformance: periodic boundary conditions, supercells, equivalent cells, slabs and molecules."""
 import pytest
 
-from mlipcheck.checks.conformance.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
-                                          check_supercell)
+from mlipcheck.checks.conformance.periodicity import check_equivalent_cell, check_nonperiodic_directions, check_supercell
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 

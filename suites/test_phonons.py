@@ -2,8 +2,12 @@
 sum rule; with --phonon-reference, frequencies against the reference's force sets."""
 import pytest
 
-from mlipcheck.checks.properties.phonons import (check_acoustic_sum_rule, check_dynamical_stability, check_phonon_reference,
-                                      load_phonon_reference)
+from mlipcheck.checks.properties.phonons import (
+    check_acoustic_sum_rule,
+    check_dynamical_stability,
+    check_phonon_reference,
+    load_phonon_reference,
+)
 from mlipcheck.errors import MlipcheckError
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.phonons]

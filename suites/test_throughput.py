@@ -6,10 +6,18 @@ call apart from steady state, peak memory, MD ns/day; and the scaling exponent a
 """
 import pytest
 
+from mlipcheck.checks.performance.throughput import (
+    check_scaling,
+    crystal_of_size,
+    first_call,
+    gpu_memory_needed_mb,
+    memory_needed_mb,
+    memory_total_mb,
+    record,
+    steady_state,
+)
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.structures.elements import FALLBACK_ELEMENTS
-from mlipcheck.checks.performance.throughput import (check_scaling, crystal_of_size, first_call, gpu_memory_needed_mb,
-                                         memory_needed_mb, memory_total_mb, record, steady_state)
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.benchmark]
 

@@ -3,8 +3,8 @@ import importlib.util
 import sys
 
 import pytest
-
 from conftest import BROKEN, TINY_MACE, TINY_NEQUIP, broken
+
 from mlipcheck.adapters import known_adapters, load_model, parse_model_specs
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.errors import ModelLoadError, UsageError

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import BROKEN, ROOT
 
 SUITE = ROOT / "suites" / "test_symmetry.py"

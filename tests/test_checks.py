@@ -5,19 +5,23 @@ property, so the whole matrix is asserted: the check made for a defect fails on 
 applies to, and every other check passes.
 """
 import pytest
-
 from conftest import broken
-from mlipcheck.checks.conformance.consistency import (check_force_jacobian_symmetry, check_forces_finite_difference,
-                                          check_net_force, check_stress_finite_strain)
+
+from mlipcheck.checks.conformance.consistency import (
+    check_force_jacobian_symmetry,
+    check_forces_finite_difference,
+    check_net_force,
+    check_stress_finite_strain,
+)
 from mlipcheck.checks.conformance.determinism import check_determinism
 from mlipcheck.checks.conformance.generated import check_generated_structures
-from mlipcheck.checks.conformance.periodicity import (check_equivalent_cell, check_nonperiodic_directions,
-                                          check_supercell)
+from mlipcheck.checks.conformance.periodicity import check_equivalent_cell, check_nonperiodic_directions, check_supercell
 from mlipcheck.checks.conformance.species import check_species_supported, check_undeclared_element_refused
 from mlipcheck.checks.conformance.symmetry import check_permutation, check_rotation, check_translation
 from mlipcheck.engine.measurement import NotApplicable
 from mlipcheck.profiles import Section
 from mlipcheck.structures import Case, all_cases
+
 
 def always(atoms):
     return True

@@ -7,8 +7,8 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.eos import EquationOfState
 from ase.units import GPa
-
 from conftest import broken
+
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.properties.elastic import check_mechanical_stability, elastic_tensor, moduli, strained
 from mlipcheck.checks.properties.relaxation import relax

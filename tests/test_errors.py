@@ -9,13 +9,18 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 from ase.units import GPa, Hartree, kcal, mol
-
 from conftest import broken
+
+from mlipcheck.checks.accuracy.reference_errors import (
+    check_energy_error,
+    check_force_error,
+    check_softening,
+    check_stress_error,
+    check_transferability,
+    predict_set,
+)
 from mlipcheck.profiles import load_profile
-from mlipcheck.checks.accuracy.reference_errors import (check_energy_error, check_force_error, check_softening, check_stress_error,
-                                     check_transferability, predict_set)
-from mlipcheck.reference.sets import (ReferenceDataError, classify, default_sets, load_reference,
-                                                 parse_class_map)
+from mlipcheck.reference.sets import ReferenceDataError, classify, default_sets, load_reference, parse_class_map
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference not beside the checkout")

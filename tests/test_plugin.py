@@ -5,7 +5,6 @@ import sys
 
 import pytest
 from ase.io import read
-
 from conftest import BROKEN, ROOT
 
 SUITES = ROOT / "suites"
@@ -178,9 +177,9 @@ def test_property_suites_take_crystals_from_the_model_and_reference_files(run, t
     shared = ROOT.parent / "shared" / "reference"
     if not shared.is_dir():
         pytest.skip("../shared/reference not beside the checkout")
-    result = run("--model", "emt", "-k", "eos_volume or phonon_reference", "--eos-reference",
-                 str(shared / "acwf" / "unaries_AE_average.json"), "--phonon-reference", str(shared / "phonopy" / "Si"),
-                 suite=None, *[str(SUITES / "test_eos.py"), str(SUITES / "test_phonons.py")])
+    result = run(str(SUITES / "test_eos.py"), str(SUITES / "test_phonons.py"), "--model", "emt",
+                 "-k", "eos_volume or phonon_reference", "--eos-reference", str(shared / "acwf" / "unaries_AE_average.json"),
+                 "--phonon-reference", str(shared / "phonopy" / "Si"), suite=None)
     out = result.stdout.str()
     assert "test_eos_volume[emt-Cu-FCC-unaries_AE_average.json]" in out
     import re

@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from mlipcheck.errors import UsageError
 from mlipcheck.profiles import load_profile
 

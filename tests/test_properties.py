@@ -7,15 +7,29 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.units import GPa
-
 from conftest import broken
+
 from mlipcheck.checks.properties.defects import check_vacancy, vacancy_references
-from mlipcheck.checks.properties.eos import (EosFit, EosReference, check_eos, dcdft_references, delta_gauge,
-                                  fit_birch_murnaghan, load_eos_reference, model_eos)
-from mlipcheck.engine.evaluate import evaluate
-from mlipcheck.checks.properties.phonons import (check_acoustic_sum_rule, check_dynamical_stability, compare_phonons,
-                                      crystal_phonopy, load_phonon_reference, qpoint_frequencies)
+from mlipcheck.checks.properties.eos import (
+    EosFit,
+    EosReference,
+    check_eos,
+    dcdft_references,
+    delta_gauge,
+    fit_birch_murnaghan,
+    load_eos_reference,
+    model_eos,
+)
+from mlipcheck.checks.properties.phonons import (
+    check_acoustic_sum_rule,
+    check_dynamical_stability,
+    compare_phonons,
+    crystal_phonopy,
+    load_phonon_reference,
+    qpoint_frequencies,
+)
 from mlipcheck.checks.properties.relaxation import check_relaxation
+from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.reference.sets import ReferenceDataError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"

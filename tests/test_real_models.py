@@ -6,7 +6,6 @@ model (asserted exactly, so a change in either direction is noticed).
 import importlib.util
 
 import pytest
-
 from conftest import ROOT, TINY_MACE, TINY_NEQUIP
 
 SUITES = ROOT / "suites"

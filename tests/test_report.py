@@ -6,8 +6,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import BROKEN, ROOT
+
 from mlipcheck import report
 
 SUITE = ROOT / "suites" / "test_symmetry.py"

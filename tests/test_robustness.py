@@ -3,8 +3,8 @@ derived from a model's answers (relaxed cells, supercells) is bounded before it 
 import time
 
 import pytest
-
 from conftest import BROKEN, ROOT, broken
+
 from mlipcheck.errors import ModelCallError, ModelFailure
 from mlipcheck.structures import all_cases
 
@@ -26,7 +26,6 @@ def test_a_stale_cache_makes_relaxation_fail_as_a_runaway_not_hang(quick):
     """A model answering every 1-atom cell with the first one's forces and stress: the relaxation
     drives the cell away; it stops at the bound with the structure, before phonopy sees it."""
     from mlipcheck.checks.properties.phonons import check_dynamical_stability
-
     from mlipcheck.engine.evaluate import evaluate
 
     model = broken("caches_by_atom_count")

@@ -1,8 +1,8 @@
 """Throughput: the scaling verdict passes a linear-cost model and fails a quadratic one; the
 numbers the suite reports are consistent with each other."""
 import pytest
-
 from conftest import broken
+
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.performance.throughput import check_scaling, crystal_of_size, measure_size
 

@@ -43,7 +43,7 @@ def parse_model_specs(texts) -> list[ModelSpec]:
     if {"mace", "nequip"} <= frameworks:
         raise UsageError(
             "MACE and NequIP cannot be loaded in one environment: mace-torch pins e3nn 0.4.4 and "
-            "nequip needs e3nn >= 0.6. Run them in separate environments (README, 'MACE and "
+            "nequip needs e3nn >= 0.6. Run them in separate environments (docs/running.md, 'MACE and "
             "NequIP') and compare the reports with `mlipcheck compare`.")
     return specs
 
@@ -54,7 +54,7 @@ def load_model(spec: ModelSpec, allow_download: bool = False) -> Model:
     else:
         try:
             loader = _entry_points()[spec.adapter].load()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
             raise ModelLoadError(f"adapter {spec.adapter!r} (entry point) failed to import: {exc}") from None
     model = loader(spec, allow_download=allow_download)
     if not isinstance(model, Model):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ase.calculators.calculator import Calculator
 from ase.data import atomic_numbers, chemical_symbols

@@ -33,7 +33,7 @@ def load(spec, allow_download=False) -> Model:
                     "chgnet:/path/to/chgnet.pth.tar")
         except ModelLoadError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
             raise ModelLoadError(f"CHGNet could not load {target!r}: {type(exc).__name__}: {exc}") from None
     elapsed = time.perf_counter() - start
 

@@ -21,7 +21,7 @@ def _check_e3nn():
         raise ModelLoadError(
             f"MACE needs e3nn 0.4.x and this environment has e3nn {e3nn} (NequIP's). MACE and "
             "NequIP cannot share one environment; test a MACE model in an environment with "
-            "pip install 'mlipcheck[mace]' (see README, 'MACE and NequIP').")
+            "pip install 'mlipcheck[mace]' (see docs/running.md, 'MACE and NequIP').")
 
 
 def _foundation_file(spec, allow_download):
@@ -36,7 +36,7 @@ def _foundation_file(spec, allow_download):
     if allow_download and not cached.is_file() and not spec.options.get("path"):
         try:
             return fm.download_mace_mp_checkpoint(name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
             raise ModelLoadError(f"mace: download of {url} failed ({exc}).") from None
     return find_weights(
         "MACE-MP", spec, ENV_VAR, cached,
@@ -67,7 +67,7 @@ def load(spec, allow_download=False) -> Model:
     start = time.perf_counter()
     try:
         calc = make_calculator()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
         raise ModelLoadError(
             f"MACE could not read {str(path)!r} as a model file ({type(exc).__name__}: {exc}). "
             "Give a .model file saved by mace_run_train (the *_compiled.model or .model).") from None

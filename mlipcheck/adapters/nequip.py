@@ -20,7 +20,7 @@ def load(spec, allow_download=False) -> Model:
         raise ModelLoadError(
             f"NequIP needs e3nn >= 0.5 and this environment has e3nn {e3nn} (MACE's). MACE and "
             "NequIP cannot share one environment; test a NequIP model in its own environment "
-            "with pip install 'mlipcheck[nequip]' (see README, 'MACE and NequIP').")
+            "with pip install 'mlipcheck[nequip]' (see docs/running.md, 'MACE and NequIP').")
     require("nequip", "nequip", "NequIP")
     from nequip.integrations.ase import NequIPCalculator
 
@@ -43,7 +43,7 @@ def load(spec, allow_download=False) -> Model:
     start = time.perf_counter()
     try:
         calc = make_calculator()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
         raise ModelLoadError(
             f"NequIP could not load {str(path)!r} ({type(exc).__name__}: {exc}). Give a "
             ".nequip.zip from nequip-package, a .ckpt, or a .nequip.pt2 compiled for this CPU.") from None
@@ -65,5 +65,5 @@ def _installed(dist):
     try:
         version(dist)
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - third-party code raises any type: one clear message instead
         return False

@@ -31,14 +31,14 @@ def resolve(target: str):
             sys.modules[module_name] = module
             try:
                 spec.loader.exec_module(module)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
                 del sys.modules[module_name]
                 raise ModelLoadError(f"--model {target!r}: importing {where} failed: "
                                      f"{type(exc).__name__}: {exc}") from None
     else:
         try:
             module = importlib.import_module(where)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
             raise ModelLoadError(f"--model {target!r}: cannot import module {where!r} "
                                  f"({type(exc).__name__}: {exc}).") from None
     factory = getattr(module, name, None)
@@ -63,7 +63,7 @@ def load(spec, allow_download=False) -> Model:
         calc = make_calculator()
     except ModelLoadError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
         raise ModelLoadError(f"--model {spec.text!r}: the callable raised "
                              f"{type(exc).__name__}: {exc}") from None
     elements = getattr(calc, "elements", None)

@@ -37,7 +37,7 @@ def load(spec, allow_download=False) -> Model:
     start = time.perf_counter()
     try:
         calc = make_calculator()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
         raise ModelLoadError(f"SevenNet could not load {target!r}: {type(exc).__name__}: {exc}") from None
     elapsed = time.perf_counter() - start
     return Model(

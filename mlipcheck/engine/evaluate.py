@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase.stress import voigt_6_to_full_3x3_stress
 
-from mlipcheck.errors import ModelCallError
 from mlipcheck.engine.memo import memo
+from mlipcheck.errors import ModelCallError
 
 
 @dataclass

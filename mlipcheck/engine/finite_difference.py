@@ -13,8 +13,8 @@ consistency check leaves such a point out and says so, rather than calling it no
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 MAX_HALVINGS = 6  # h0 / 64 at most: 2 mA -> 0.03 mA, still 100x float32's position resolution at 10 A
 

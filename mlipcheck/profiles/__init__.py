@@ -32,7 +32,7 @@ class Profile:
     data: dict
     path: Path
 
-    def section(self, name: str) -> "Section":
+    def section(self, name: str) -> Section:
         if name not in self.data:
             raise UsageError(f"profile {self.name!r} ({self.path}) has no [{name}] section")
         return Section(name, self.data[name], self)

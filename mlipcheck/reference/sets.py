@@ -9,7 +9,8 @@ checked in mlipcheck.checks.accuracy.reference_errors, against the model's own p
 Each frame gets a material class: `info["material_class"]`, else `info["config_type"]`, else the
 automatic `classify(atoms)`; a frame whose reference forces do not sum to ~0 is left out with
 the reason (a broken DFT calculation); a user mapping (`--reference-class-map Surface=surface,...`) renames
-that label, or maps a `config_type` to a class (the config_type entry wins). Frames that cannot be used are counted with the reason, never dropped silently.
+that label, or maps a `config_type` to a class (the config_type entry wins). Frames that cannot be
+used are counted with the reason, never dropped silently.
 """
 from __future__ import annotations
 
@@ -161,7 +162,7 @@ def load_reference(path, class_map: dict[str, str] | None = None) -> ReferenceSe
         raise ReferenceDataError(f"reference file {path} does not exist")
     try:
         images = read(path, index=":")
-    except Exception as exc:  # ASE raises many types for a malformed file
+    except Exception as exc:  # noqa: BLE001 - ASE raises many types for a malformed file
         raise ReferenceDataError(f"reference file {path} could not be read by ASE: "
                                  f"{type(exc).__name__}: {exc}") from None
     if not images:

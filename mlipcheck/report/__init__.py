@@ -51,7 +51,7 @@ def new_report(profile_name, argv) -> dict:
     return {
         "schema": SCHEMA,
         "run": {
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "mlipcheck_version": mlipcheck.__version__,
             "profile": profile_name,
             "command_line": " ".join(argv),

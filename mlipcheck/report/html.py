@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from mlipcheck.report import failure_rows, verdict_table
-from mlipcheck.report import plots
+from mlipcheck.report import failure_rows, plots, verdict_table
 from mlipcheck.report.record import display_name
 from mlipcheck.report.record import escape as _esc
 from mlipcheck.report.record import format_number as _num

@@ -10,11 +10,11 @@ from __future__ import annotations
 import base64
 import io
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-from mlipcheck.report.record import format_number as _num
 from mlipcheck.report.record import escape as _esc
+from mlipcheck.report.record import format_number as _num
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,10 @@ def _image(plt, figure, title) -> str:
 @plot("eos_delta", title="Equations of state")
 def eos_plots(records) -> list[str]:
     """E(V) of each model (points and Birch-Murnaghan fit) with the reference's fitted curve."""
-    from mlipcheck.checks.properties.eos import EosFit
+    import numpy as np
     from ase.units import GPa
 
-    import numpy as np
+    from mlipcheck.checks.properties.eos import EosFit
 
     by_case = defaultdict(dict)
     for r in records:

@@ -14,7 +14,8 @@ import shlex
 
 RECORD_PROPERTY = "mlipcheck_record"
 # Record fields also written as flat JUnit properties (mlipcheck_value, ...): what a CI system shows.
-JUNIT_FIELDS = ("model", "case", "metric", "value", "relation", "unit", "threshold", "passed", "structure")
+JUNIT_FIELDS = ("model", "case", "metric", "value", "relation", "unit", "threshold", "passed", "structure", "details",
+                "model_seconds")
 
 
 def new_record(test_id: str, name: str, suite: str, check: str, model: str | None, case: str,
@@ -63,3 +64,9 @@ def escape(value) -> str:
 def format_number(value) -> str:
     """A number to 3 significant digits; anything else as escaped text."""
     return f"{value:.3g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else escape(value)
+
+
+def junit_properties(record: dict) -> list[tuple[str, object]]:
+    """The record as flat JUnit properties (mlipcheck_value, ...; details as JSON)."""
+    return [(f"mlipcheck_{key}", json.dumps(record[key]) if isinstance(record[key], dict) else record[key])
+            for key in JUNIT_FIELDS if record[key] is not None]

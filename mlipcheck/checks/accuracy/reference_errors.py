@@ -24,9 +24,9 @@ from ase.units import GPa
 
 from mlipcheck.engine.evaluate import evaluate_many
 from mlipcheck.engine.measurement import Measurement, NotApplicable
+from mlipcheck.engine.memo import memo
 from mlipcheck.errors import ModelCallError
 from mlipcheck.reference.sets import ReferenceDataError, ReferenceSet
-from mlipcheck.engine.memo import memo
 
 COSINE_MIN_FORCE = 0.1  # eV/A: below this the direction of a reference force is noise
 # Energies or forces in another unit make the model-vs-reference slope far from 1:

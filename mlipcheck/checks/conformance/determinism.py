@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipcheck.engine.tolerances import compare, verdict
 from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.tolerances import compare, verdict
 
 
 def check_determinism(model, case, section, seed=0):

@@ -11,12 +11,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from mlipcheck.checks.conformance.consistency import check_net_force
-from mlipcheck.engine.measurement import Measurement
-from mlipcheck.structures.elements import FALLBACK_ELEMENTS
 from mlipcheck.checks.conformance.symmetry import check_permutation, check_rotation, check_translation
+from mlipcheck.engine.measurement import Measurement
 from mlipcheck.structures.cases import Case
+from mlipcheck.structures.elements import FALLBACK_ELEMENTS
 from mlipcheck.structures.strategies import structures
-
 
 
 class _Failed(AssertionError):

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipcheck.engine.tolerances import compare, verdict
 from mlipcheck.engine.evaluate import Prediction, evaluate, reference_prediction
+from mlipcheck.engine.tolerances import compare, verdict
 
 
 def check_supercell(model, case, section, seed=0):

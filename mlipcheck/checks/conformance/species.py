@@ -10,9 +10,9 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from mlipcheck.engine.evaluate import evaluate
-from mlipcheck.structures.elements import bond_length, dimer, isolated_atom, sample_elements, small_crystal
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
+from mlipcheck.structures.elements import bond_length, dimer, isolated_atom, sample_elements, small_crystal
 
 
 def species_problems(model, symbol) -> list[str]:

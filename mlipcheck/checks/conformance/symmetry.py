@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from mlipcheck.engine.tolerances import compare, verdict
 from mlipcheck.engine.evaluate import Prediction, evaluate, reference_prediction
 from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.tolerances import compare, verdict
+
 
 def _transformed(pred: Prediction, rotation=None, order=None) -> Prediction:
     """What a correct model predicts after rotating by `rotation` and/or permuting by `order`."""

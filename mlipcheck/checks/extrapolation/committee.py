@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from ase.data import atomic_numbers
 
-from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.checks.extrapolation.crazy_cubes import crazy_cube
+from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.structures.cases import all_cases
 

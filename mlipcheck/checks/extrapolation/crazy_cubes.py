@@ -19,9 +19,9 @@ from ase.neighborlist import neighbor_list
 
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
-from mlipcheck.structures.elements import FALLBACK_ELEMENTS, bond_length, dimer, sample_elements, small_crystal
-from mlipcheck.errors import ModelCallError
 from mlipcheck.engine.memo import memo
+from mlipcheck.errors import ModelCallError
+from mlipcheck.structures.elements import FALLBACK_ELEMENTS, bond_length, dimer, sample_elements, small_crystal
 
 
 def crazy_cube(elements, n_atoms, volume_factor, rng) -> Atoms:

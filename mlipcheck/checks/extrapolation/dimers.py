@@ -17,9 +17,9 @@ from scipy.stats import spearmanr
 from mlipcheck.engine.evaluate import evaluate, evaluate_many
 from mlipcheck.engine.finite_difference import converged_derivative, uncertainty
 from mlipcheck.engine.measurement import Measurement, NotApplicable
-from mlipcheck.structures.elements import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
-from mlipcheck.errors import ModelCallError
 from mlipcheck.engine.memo import memo
+from mlipcheck.errors import ModelCallError
+from mlipcheck.structures.elements import FALLBACK_ELEMENTS, bond_length, dimer, isolated_atom, sample_elements
 from mlipcheck.targets import Target, provider
 
 DEFAULT_CUTOFF = 6.0  # Angstrom, for models that do not state theirs

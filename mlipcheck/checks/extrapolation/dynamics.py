@@ -14,8 +14,8 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
-from mlipcheck.engine.evaluate import evaluate, wants_stress
 from mlipcheck.checks.extrapolation.crazy_cubes import min_bond_fraction
+from mlipcheck.engine.evaluate import evaluate, wants_stress
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 

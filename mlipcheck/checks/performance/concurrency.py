@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mlipcheck.engine.tolerances import compare, verdict
 from mlipcheck.engine.evaluate import budget_left, evaluate
 from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.tolerances import compare, verdict
 from mlipcheck.errors import ModelCallError
 
 
@@ -42,7 +42,7 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
                     results[(index, case.name)] = evaluate(model, case.atoms, calculator=calculators[index])
         except ModelCallError as exc:
             problems.append(exc)
-        except Exception as exc:  # a crash under threads is a verdict about thread safety too
+        except Exception as exc:  # noqa: BLE001 - a crash under threads is a verdict about thread safety too
             problems.append(exc)
 
     workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]

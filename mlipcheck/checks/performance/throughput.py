@@ -25,8 +25,8 @@ from ase.build import bulk
 from mlipcheck.checks.performance.concurrency import proc_mb
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
-from mlipcheck.structures.elements import small_crystal
 from mlipcheck.engine.memo import memo
+from mlipcheck.structures.elements import small_crystal
 from mlipcheck.targets import Target, provider
 
 
@@ -164,7 +164,8 @@ def one_thread():
 def check_scaling(model, symbol: str, section) -> Measurement:
     """The exponent of cost against size, measured so that load on the machine cannot move it:
     CPU time of the process (not wall time) on one thread, sizes interleaved over
-    `scaling_rounds` rounds (each size timed on its second call in a row), the minimum per size. A CI machine is shared; wall time under two
+    `scaling_rounds` rounds (each size timed on its second call in a row), the minimum per size. A
+    CI machine is shared; wall time under two
     busy processes gave CHGNet 2.15 where it measures 1.18 alone. Sizes that would not fit in
     memory (extrapolated from the smaller ones' peaks) are left out, and so are sizes that would
     take more than half of it (SCALING_MEMORY_SHARE)."""

@@ -18,9 +18,9 @@ from ase import Atoms
 from ase.build import bulk
 from ase.units import J, m
 
+from mlipcheck.checks.properties.relaxation import relax
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
-from mlipcheck.checks.properties.relaxation import relax
 from mlipcheck.engine.memo import memo
 
 

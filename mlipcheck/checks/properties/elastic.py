@@ -17,9 +17,9 @@ import numpy as np
 from ase import Atoms
 from ase.units import GPa
 
+from mlipcheck.checks.properties.relaxation import relax
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
-from mlipcheck.checks.properties.relaxation import relax
 
 VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from mlipcheck.checks.properties.relaxation import relax
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
-from mlipcheck.errors import ModelFailure
-from mlipcheck.checks.properties.relaxation import relax
 from mlipcheck.engine.memo import memo
+from mlipcheck.errors import ModelFailure
 from mlipcheck.targets import Target, provider
 
 # Band path: Gamma to the zone-boundary points along the reciprocal axes and the body diagonal
@@ -183,7 +183,7 @@ def compare_phonons(model_phonon, reference_phonon, mesh=8) -> PhononComparison:
                             np.round(dos_m, 5).tolist(), np.round(dos_r, 5).tolist())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_phonon_reference(folder):
     """A phonopy reference folder: phonopy_disp.yaml (or POSCAR-unitcell + a 2x2x2 supercell),
     FORCE_SETS, optional BORN. Raises ReferenceDataError with what is missing."""
@@ -211,7 +211,7 @@ def load_phonon_reference(folder):
             else:
                 phonon = phonopy.load(unitcell_filename=folder / "POSCAR-unitcell", supercell_matrix=[2, 2, 2],
                                       primitive_matrix="auto", **options)
-    except Exception as exc:  # phonopy raises many types for a malformed folder
+    except Exception as exc:  # noqa: BLE001 - phonopy raises many types for a malformed folder
         raise ReferenceDataError(f"phonon reference {folder} could not be loaded by phonopy: "
                                  f"{type(exc).__name__}: {exc}") from None
     return phonon

@@ -14,7 +14,6 @@ from mlipcheck.checks.extrapolation.dynamics import Evaluated
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelFailure
 
-
 # Bounds on a relaxation, so that a model's wrong stresses cannot drive a cell anywhere: no
 # crystal of the suites changes volume by more than ~30 % under a correct model (EOS spans 6 %),
 # and a cell whose thinnest height falls below a quarter of V^(1/3) is collapsing flat. Beyond
