@@ -3,28 +3,26 @@ table, surface energies in `full`, and relaxation of the model's own crystals ke
 space group."""
 import pytest
 
-from mlipcheck.checks.properties.defects import check_interstitial, check_surface_energies, check_vacancy
+from mlipcheck.checks.properties.defects import (
+    check_interstitial,
+    check_surface_energies,
+    check_vacancy_energy,
+    check_vacancy_size_convergence,
+)
 from mlipcheck.checks.properties.relaxation import check_relaxation
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.defects]
 
 
-@pytest.fixture
-def vacancy(model, item, profile):
-    return check_vacancy(model, item, profile.section("defects"))
-
-
 @pytest.mark.quick
 @pytest.mark.model_items("vacancies", "defects")
-def test_vacancy_energy(vacancy, verdict):
-    verdict(vacancy["vacancy_energy"])
+def test_vacancy_energy(model, item, profile, verdict):
+    verdict(check_vacancy_energy(model, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_vacancy_size_convergence(vacancy, verdict):
-    if "vacancy_size_convergence" not in vacancy:
-        pytest.skip("one supercell size in this profile (repeats); the full profile checks convergence")
-    verdict(vacancy["vacancy_size_convergence"])
+def test_vacancy_size_convergence(model, item, profile, verdict):
+    verdict(check_vacancy_size_convergence(model, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")

@@ -9,11 +9,13 @@ from ase.build import bulk
 from ase.units import GPa
 from conftest import broken
 
-from mlipcheck.checks.properties.defects import check_vacancy, vacancy_references
+from mlipcheck.checks.properties.defects import check_vacancy_energy, check_vacancy_size_convergence, vacancy_references
 from mlipcheck.checks.properties.eos import (
     EosFit,
     EosReference,
-    check_eos,
+    check_eos_bulk_modulus,
+    check_eos_delta,
+    check_eos_volume,
     dcdft_references,
     delta_gauge,
     fit_birch_murnaghan,
@@ -51,8 +53,9 @@ def test_eos_passes_its_own_curve_and_catches_an_expanded_lattice(quick):
     section = quick.section("eos")
     own, _, _ = model_eos(broken("correct"), EosReference("Cu", CU, 11.6, 134.0, 4.5, "first pass"), section)
     reference = EosReference("Cu", CU, own.v0, own.b0_gpa, own.bp, "EMT's own curve")
-    good = {m.check: m for m in check_eos(broken("correct"), reference, section)}
-    bad = {m.check: m for m in check_eos(broken("expanded"), reference, section)}
+    checks = (check_eos_delta, check_eos_volume, check_eos_bulk_modulus)
+    good = {m.check: m for m in (check(broken("correct"), reference, section) for check in checks)}
+    bad = {m.check: m for m in (check(broken("expanded"), reference, section) for check in checks)}
     assert all(m.passed for m in good.values()) and good["eos_delta"].value < 0.1
     assert not bad["eos_volume"].passed and bad["eos_volume"].value == pytest.approx(1.02**3 - 1, rel=0.02)
     assert not bad["eos_delta"].passed
@@ -130,10 +133,11 @@ def test_vacancy_energy_catches_over_penalised_undercoordination(full):
     section = full.section("defects")
     cu = vacancy_references()["Cu"]
     assert cu.kind == "experiment" and "Ehrhart" in cu.source
-    good = check_vacancy(broken("correct"), cu, section)
-    bad = check_vacancy(broken("undercoordinated"), cu, section)
-    assert good["vacancy_energy"].passed and good["vacancy_size_convergence"].passed
-    assert not bad["vacancy_energy"].passed and bad["vacancy_energy"].details["E_f_3x3x3_eV"] > 2.0
+    correct, undercoordinated = broken("correct"), broken("undercoordinated")
+    assert check_vacancy_energy(correct, cu, section).passed
+    assert check_vacancy_size_convergence(correct, cu, section).passed
+    bad = check_vacancy_energy(undercoordinated, cu, section)
+    assert not bad.passed and bad.details["E_f_3x3x3_eV"] > 2.0
 
 
 def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(quick):

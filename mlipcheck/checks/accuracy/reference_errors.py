@@ -300,11 +300,11 @@ def check_force_error(predictions, material_class, section, seed=0) -> Measureme
                        atoms=None if passed else atoms, seed=seed)
 
 
-def check_stress_error(predictions, material_class, section, seed=0) -> Measurement | None:
+def check_stress_error(predictions, material_class, section, seed=0) -> Measurement:
     rows = [r for r in class_results(predictions, material_class)
             if r.stress_ref is not None and r.stress_model is not None]
     if not rows:
-        return None
+        raise NotApplicable(f"no reference stress (or no model stress) in class {material_class}")
     index = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
     diffs = [(r.stress_model - r.stress_ref)[index] / GPa for r in rows]
     low, high = bootstrap_interval(diffs, _mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)

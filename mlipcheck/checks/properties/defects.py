@@ -20,7 +20,7 @@ from ase.units import J, m
 
 from mlipcheck.checks.properties.relaxation import relax
 from mlipcheck.engine.evaluate import evaluate
-from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
 
 
@@ -64,9 +64,21 @@ def vacancy_energy(model, cell: Atoms, repeat: int, section) -> tuple[float, Ato
     return e_vac - (n - 1) / n * e_bulk, relaxed
 
 
-def check_vacancy(model, reference: VacancyReference, section) -> dict[str, Measurement]:
-    """E_f of the largest supercell in `repeats` against the reference, and, with two sizes,
-    its change from the smaller one (the size convergence). Cached per model and element."""
+def check_vacancy_energy(model, reference: VacancyReference, section, seed=0) -> Measurement:
+    """E_f of the largest supercell in `repeats` against the reference."""
+    return _vacancy(model, reference, section)["vacancy_energy"]
+
+
+def check_vacancy_size_convergence(model, reference: VacancyReference, section, seed=0) -> Measurement:
+    """The change of E_f from the smallest to the largest supercell in `repeats`."""
+    measurements = _vacancy(model, reference, section)
+    if "vacancy_size_convergence" not in measurements:
+        raise NotApplicable("one supercell size in this profile (repeats); the full profile checks convergence")
+    return measurements["vacancy_size_convergence"]
+
+
+def _vacancy(model, reference: VacancyReference, section) -> dict[str, Measurement]:
+    """E_f of each supercell size and the verdicts on them, computed once per model and element."""
     key = ("vacancy", reference.element, tuple(section["repeats"]))
     if key in memo(model):
         return memo(model)[key]
@@ -116,7 +128,7 @@ def check_interstitial(model, reference: VacancyReference, section) -> Measureme
     cell = relaxed_bulk(model, reference.element, reference.structure, section)
     n = max(int(r) for r in section["repeats"])
     e_int, structure = interstitial_energy(model, cell, n, section)
-    e_vac = check_vacancy(model, reference, section)["vacancy_energy"].details[f"E_f_{n}x{n}x{n}_eV"]
+    e_vac = check_vacancy_energy(model, reference, section).details[f"E_f_{n}x{n}x{n}_eV"]
     margin = e_int - e_vac
     return Measurement("interstitial_energy", "E_f(interstitial) - E_f(vacancy)", margin, "eV", 0.0,
                        bool(margin > 0), case=reference.element, relation=">",

@@ -105,8 +105,23 @@ def model_eos(model, reference: EosReference, section) -> tuple[EosFit, np.ndarr
     return memo(model)[key]
 
 
-def check_eos(model, reference: EosReference, section) -> list[Measurement]:
-    """Three verdicts of one E(V) curve: Delta, relative error of V0 and of B0."""
+def check_eos_delta(model, reference: EosReference, section, seed=0) -> Measurement:
+    """Delta gauge of the model's E(V) against the reference's (meV/atom)."""
+    return _eos_measurements(model, reference, section)["eos_delta"]
+
+
+def check_eos_volume(model, reference: EosReference, section, seed=0) -> Measurement:
+    """Relative error of the equilibrium volume V0."""
+    return _eos_measurements(model, reference, section)["eos_volume"]
+
+
+def check_eos_bulk_modulus(model, reference: EosReference, section, seed=0) -> Measurement:
+    """Relative error of the bulk modulus B0."""
+    return _eos_measurements(model, reference, section)["eos_bulk_modulus"]
+
+
+def _eos_measurements(model, reference: EosReference, section) -> dict[str, Measurement]:
+    """Three verdicts of one E(V) curve (memoised): Delta, relative error of V0 and of B0."""
     fit, v, e = model_eos(model, reference, section)
     ref = reference.fit()
     inside = v.min() <= fit.v0 <= v.max()
@@ -126,9 +141,9 @@ def check_eos(model, reference: EosReference, section) -> list[Measurement]:
     rows = [("eos_delta", delta_metric, delta, "meV/atom", float(section["max_delta_mev_per_atom"])),
             ("eos_volume", "|V0 - V0_ref| / V0_ref", v0_error, "", float(section["max_v0_relative_error"])),
             ("eos_bulk_modulus", "|B0 - B0_ref| / B0_ref", b0_error, "", float(section["max_b0_relative_error"]))]
-    return [Measurement(check, metric, float(value), unit, limit, bool(value <= limit), case=reference.name,
-                        details=details, atoms=None if value <= limit else atoms)
-            for check, metric, value, unit, limit in rows]
+    return {check: Measurement(check, metric, float(value), unit, limit, bool(value <= limit), case=reference.name,
+                               details=details, atoms=None if value <= limit else atoms)
+            for check, metric, value, unit, limit in rows}
 
 
 def dcdft_references(elements=None, max_atoms=4) -> list[EosReference]:
