@@ -1,5 +1,5 @@
 """Defects and relaxation: vacancy formation energies (two supercell sizes) against the cited
-table, surface energies in `full`, and relaxation of the model's own crystals keeping their
+table, the vacancy migration path by NEB, surface energies in `full`, and relaxation of the model's own crystals keeping their
 space group."""
 import pytest
 
@@ -9,6 +9,7 @@ from mlipcheck.checks.properties.defects import (
     check_vacancy_energy,
     check_vacancy_size_convergence,
 )
+from mlipcheck.checks.properties.migration import check_migration_force_consistency, check_migration_path
 from mlipcheck.checks.properties.relaxation import check_relaxation
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.defects]
@@ -23,6 +24,16 @@ def test_vacancy_energy(model, item, profile, verdict):
 @pytest.mark.model_items("vacancies", "defects")
 def test_vacancy_size_convergence(model, item, profile, verdict):
     verdict(check_vacancy_size_convergence(model, item, profile.section("defects")))
+
+
+@pytest.mark.model_items("vacancies", "defects")
+def test_migration_path(model, item, profile, verdict):
+    verdict(check_migration_path(model, item, profile.section("defects")))
+
+
+@pytest.mark.model_items("vacancies", "defects")
+def test_migration_force_consistency(model, item, profile, verdict):
+    verdict(check_migration_force_consistency(model, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")

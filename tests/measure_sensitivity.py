@@ -11,8 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import broken  # noqa: E402
-from test_checks import CASES, CHECKS  # noqa: E402
+from conftest import load_broken as broken  # noqa: E402
+from test_conformance import CASES, CHECKS  # noqa: E402
 
 from mlipcheck.profiles import load_profile  # noqa: E402
 

@@ -3,7 +3,7 @@ import importlib.util
 import sys
 
 import pytest
-from conftest import BROKEN, TINY_MACE, TINY_NEQUIP, broken
+from conftest import BROKEN, TINY_MACE, TINY_NEQUIP
 
 from mlipcheck.adapters import known_adapters, load_model, parse_model_specs
 from mlipcheck.engine.evaluate import evaluate
@@ -41,6 +41,7 @@ def test_malformed_option_is_a_usage_error():
         parse_model_specs(["mace:x.model,float64"])
 
 
+@pytest.mark.real_model
 def test_mace_and_nequip_together_get_one_clear_message():
     with pytest.raises(UsageError, match="cannot be loaded in one environment"):
         parse_model_specs(["mace:a.model", "nequip:b.nequip.zip"])
@@ -53,7 +54,7 @@ def test_emt_metadata():
     assert model.unsupported({"Cu", "Si", "Fe"}) == ["Fe", "Si"]
 
 
-def test_callable_from_file_and_module():
+def test_callable_from_file_and_module(broken):
     model = broken("correct")
     assert model.framework == "callable" and "Cu" in model.elements
     module_model = load("ase.calculators.emt:EMT")
@@ -83,6 +84,7 @@ def test_missing_python_file():
 
 
 @pytest.mark.skipif(not HAS["mace"], reason="needs the mace extra")
+@pytest.mark.real_model
 class TestMace:
     def test_tiny_model_metadata(self):
         model = load(f"mace:{TINY_MACE}")
@@ -140,6 +142,7 @@ class TestMace:
 
 
 @pytest.mark.skipif(not HAS["chgnet"], reason="needs the chgnet extra")
+@pytest.mark.real_model
 class TestChgnet:
     def test_bundled_weights(self):
         model = load("chgnet")
@@ -153,6 +156,7 @@ class TestChgnet:
 
 
 @pytest.mark.skipif(not HAS["sevenn"], reason="needs the sevennet extra")
+@pytest.mark.real_model
 def test_sevennet_bundled_weights():
     model = load("sevennet")
     assert model.dtype == "float32" and model.cutoff == 5.0 and len(model.elements) == 89
@@ -161,6 +165,7 @@ def test_sevennet_bundled_weights():
 
 @pytest.mark.nequip
 @pytest.mark.skipif(not HAS["nequip"], reason="needs the nequip extra (its own environment)")
+@pytest.mark.real_model
 class TestNequip:
     def test_packaged_tiny_model(self):
         model = load(f"nequip:{TINY_NEQUIP}")

@@ -7,7 +7,6 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.eos import EquationOfState
 from ase.units import GPa
-from conftest import broken
 
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.properties.elastic import check_mechanical_stability, elastic_tensor, moduli, strained
@@ -57,7 +56,7 @@ def test_emt_constants_equal_an_independent_computation(section):
     assert np.abs(largest - c).max() < 0.1 * np.abs(c).max()  # linear at 0.5 % and 1 %
 
 
-def test_born_stability_passes_emt_and_fails_an_unstable_shear(section):
+def test_born_stability_passes_emt_and_fails_an_unstable_shear(broken, section):
     atoms = bulk("Cu", "fcc", cubic=True)
     good = check_mechanical_stability(broken("correct"), "Cu", atoms, section)
     assert good.passed and good.value > 10 and good.details["linear"], good.describe()

@@ -1,7 +1,6 @@
 """Extrapolation checks: each passes EMT and catches the broken model made for it."""
 import numpy as np
 import pytest
-from conftest import broken
 from scipy.stats import spearmanr
 
 from mlipcheck.checks.extrapolation.committee import check_committee
@@ -45,7 +44,7 @@ def dimer_verdicts(model, pair, section):
 
 
 @pytest.mark.parametrize("pair", [("Cu", "Cu"), ("H", "H"), ("C", "O")])
-def test_emt_dimers_pass_every_verdict(pair, quick):
+def test_emt_dimers_pass_every_verdict(broken, pair, quick):
     for result in dimer_verdicts(broken("correct"), pair, quick.section("dimers")).values():
         assert result.passed, result.describe()
 
@@ -56,14 +55,14 @@ def test_emt_dimers_pass_every_verdict(pair, quick):
     ("nan_under_compression", {"finite"}),
     ("inconsistent_forces", {"forces"}),
 ])
-def test_broken_dimers_are_caught(model_name, failing, quick):
+def test_broken_dimers_are_caught(broken, model_name, failing, quick):
     verdicts = dimer_verdicts(broken(model_name, elements="Cu"), ("Cu", "Cu"), quick.section("dimers"))
     for name in failing:
         assert not verdicts[name].passed, f"{name} should fail"
     assert verdicts["dissociation"].passed
 
 
-def test_hard_cutoff_jump_size_is_measured(quick):
+def test_hard_cutoff_jump_size_is_measured(broken, quick):
     curve = dimer_curve(broken("hard_cutoff"), "H", "H", quick.section("dimers"))
     result = check_dimer_continuity(broken("hard_cutoff"), curve, quick.section("dimers"))
     assert result.value == pytest.approx(0.003, rel=0.2)  # the 3 meV step, found at ~4 A
@@ -96,7 +95,7 @@ def test_force_flips_ignore_small_forces():
     assert force_flips(np.array([5.0, 1.0, 0.005, -0.004, 0.003, -1.0, -0.5])) == 1
 
 
-def test_crazy_cubes(quick):
+def test_crazy_cubes(broken, quick):
     section = quick.section("crazy_cubes")
     assert check_crazy_cubes(broken("correct"), section).passed
     hole = check_crazy_cubes(broken("short_range_hole", elements="Cu+Ni+Al"), section)
@@ -105,12 +104,12 @@ def test_crazy_cubes(quick):
     assert not nan.passed and "non-finite" in nan.details["problems"]
 
 
-def test_crazy_cubes_bound_forces(full):
+def test_crazy_cubes_bound_forces(broken, full):
     result = check_crazy_cubes(broken("exploding_forces", elements="Cu+Ni+Al"), full.section("crazy_cubes"))
     assert not result.passed and "eV/A with no atoms closer than" in result.details["problems"]
 
 
-def test_generated_cubes_shrink_a_hole(quick):
+def test_generated_cubes_shrink_a_hole(broken, quick):
     section = quick.section("crazy_cubes")
     assert check_generated_cubes(broken("correct"), section).passed
     hole = check_generated_cubes(broken("short_range_hole", elements="Cu+Ni+Al"), section, seed=2)
@@ -118,14 +117,14 @@ def test_generated_cubes_shrink_a_hole(quick):
     assert hole.details["reproduce_with"] == "--mlipcheck-seed 2"
 
 
-def test_compression(quick):
+def test_compression(broken, quick):
     section = quick.section("compression")
     assert check_compression(broken("correct"), CU, section).passed
     result = check_compression(broken("nan_under_compression"), CU, section)
     assert not result.passed and "non-finite output at 0.4" in result.metric
 
 
-def test_md_stability(quick):
+def test_md_stability(broken, quick):
     section = quick.section("md")
     assert check_md_stability(broken("correct"), CU, section).passed
     result = check_md_stability(broken("collapses_when_hot"), CU, section)
@@ -133,7 +132,7 @@ def test_md_stability(quick):
     assert result.atoms is not None  # the frame where it went wrong
 
 
-def test_nve_drift(quick):
+def test_nve_drift(broken, quick):
     section = quick.section("md")
     good = check_nve_drift(broken("correct"), CU, section)
     assert good.passed and good.value < 0.1 * good.threshold
@@ -141,7 +140,7 @@ def test_nve_drift(quick):
     assert not bad.passed
 
 
-def test_committee_spread_grows_far_from_equilibrium(quick):
+def test_committee_spread_grows_far_from_equilibrium(broken, quick):
     section = quick.section("committee")
     result = check_committee([broken("correct", elements="Cu"), broken("short_range_hole", elements="Cu")], section)
     assert result.passed  # report-only by default
@@ -160,7 +159,7 @@ def with_values(profile, section, **values):
     return Section(section, {**profile.section(section).values, **values}, profile)
 
 
-def test_wiggly_but_conservative_dimer_passes_once_the_difference_converges(quick):
+def test_wiggly_but_conservative_dimer_passes_once_the_difference_converges(broken, quick):
     """A correct model whose force ripple a fixed step cannot resolve: the fixed-step estimate
     (no halving) fails it; the converged one passes it; a 2 % force slip on the same model fails."""
     from mlipcheck.engine.finite_difference import converged_derivative
@@ -185,7 +184,7 @@ def test_wiggly_but_conservative_dimer_passes_once_the_difference_converges(quic
     assert abs(converged.value - exact) < 0.015 and converged.converged
 
 
-def test_dimer_defects_deep_behind_the_wall_are_notes_not_failures(quick):
+def test_dimer_defects_deep_behind_the_wall_are_notes_not_failures(broken, quick):
     """ShortRangeHole's -1000 eV well lies behind a ~20 eV wall: reported, not failed (quick's
     ceiling is 3 eV); LowWallHole's lies in front of a wall below the ceiling: a failure."""
     section = quick.section("dimers")

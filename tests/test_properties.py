@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from ase.build import bulk
 from ase.units import GPa
-from conftest import broken
 
 from mlipcheck.checks.properties.defects import check_vacancy_energy, check_vacancy_size_convergence, vacancy_references
 from mlipcheck.checks.properties.eos import (
@@ -22,6 +21,7 @@ from mlipcheck.checks.properties.eos import (
     load_eos_reference,
     model_eos,
 )
+from mlipcheck.checks.properties.migration import check_migration_force_consistency, check_migration_path
 from mlipcheck.checks.properties.phonons import (
     check_acoustic_sum_rule,
     check_dynamical_stability,
@@ -49,7 +49,7 @@ def test_birch_murnaghan_fit_recovers_its_parameters_and_delta_of_a_curve_with_i
     assert 5e-3 < delta_gauge(truth, shifted) < 2e-2  # eV/atom: a 3 % volume error is ~10 meV/atom
 
 
-def test_eos_passes_its_own_curve_and_catches_an_expanded_lattice(quick):
+def test_eos_passes_its_own_curve_and_catches_an_expanded_lattice(broken, quick):
     section = quick.section("eos")
     own, _, _ = model_eos(broken("correct"), EosReference("Cu", CU, 11.6, 134.0, 4.5, "first pass"), section)
     reference = EosReference("Cu", CU, own.v0, own.b0_gpa, own.bp, "EMT's own curve")
@@ -78,7 +78,7 @@ def test_acwf_reference_file_and_a_malformed_one(tmp_path):
         load_eos_reference(tmp_path / "bad.json")
 
 
-def test_phonons_pass_emt_and_catch_a_soft_mode_and_a_broken_sum_rule(quick):
+def test_phonons_pass_emt_and_catch_a_soft_mode_and_a_broken_sum_rule(broken, quick):
     section = quick.section("phonons")
     good = broken("correct")
     assert check_dynamical_stability(good, "Cu", CU, section).passed
@@ -90,7 +90,7 @@ def test_phonons_pass_emt_and_catch_a_soft_mode_and_a_broken_sum_rule(quick):
     assert check_dynamical_stability(broken("pinned_to_lattice"), "Cu", CU, section).passed
 
 
-def test_phonopy_frequency_at_X_equals_a_frozen_phonon_by_hand(quick):
+def test_phonopy_frequency_at_X_equals_a_frozen_phonon_by_hand(broken, quick):
     """Longitudinal X mode of fcc Cu: in the 4-atom cubic cell the x = 0 plane moves +u and the
     x = a/2 plane -u along x; E(u) = E0 + (1/2) 4 m w^2 u^2, so w = sqrt(E''/(4m))."""
     from ase.units import _amu, _e
@@ -129,7 +129,7 @@ def test_phonon_reference_folder_without_force_sets(tmp_path):
         load_phonon_reference(tmp_path)
 
 
-def test_vacancy_energy_catches_over_penalised_undercoordination(full):
+def test_vacancy_energy_catches_over_penalised_undercoordination(broken, full):
     section = full.section("defects")
     cu = vacancy_references()["Cu"]
     assert cu.kind == "experiment" and "Ehrhart" in cu.source
@@ -140,7 +140,7 @@ def test_vacancy_energy_catches_over_penalised_undercoordination(full):
     assert not bad.passed and bad.details["E_f_3x3x3_eV"] > 2.0
 
 
-def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(quick):
+def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(broken, quick):
     section = quick.section("relaxation")
     cell = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
     good = check_relaxation(broken("correct"), "Cu", cell, section)
@@ -150,7 +150,7 @@ def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(quick):
     assert not bad.passed and bad.details["space_group_relaxed"] != "Fm-3m (225)"
 
 
-def test_interstitial_must_cost_more_than_a_vacancy(quick):
+def test_interstitial_must_cost_more_than_a_vacancy(broken, quick):
     from mlipcheck.checks.properties.defects import check_interstitial
 
     section = quick.section("defects")
@@ -159,3 +159,19 @@ def test_interstitial_must_cost_more_than_a_vacancy(quick):
     assert good.passed and good.details["E_f_interstitial_eV"] > 3.0, good.describe()  # EMT: 3.9 eV
     bad = check_interstitial(broken("soft_core"), cu, section)
     assert not bad.passed and bad.details["E_f_vacancy_eV"] == pytest.approx(good.details["E_f_vacancy_eV"], abs=0.01)
+
+
+def test_migration_band_passes_emt_and_catches_a_spurious_minimum_and_inconsistent_forces(broken, full):
+    """EMT's Ni vacancy jump: one maximum (1.17 eV), forces integrate to the energies (< 1e-4 eV).
+    A pair well at the saddle's distance puts two minima on the path; forces 2 % off -dE/dx
+    integrate to a profile 0.02 eV off."""
+    section = full.section("defects")
+    ni = vacancy_references()["Ni"]
+    correct = broken("correct")
+    path = check_migration_path(correct, ni, section)
+    assert path.passed and path.details["barrier_eV"] == pytest.approx(1.165, abs=0.01)
+    assert check_migration_force_consistency(correct, ni, section).value < 1e-3
+    well = check_migration_path(broken("saddle_well"), ni, section)
+    assert not well.passed and well.details["interior_minima"] == 2
+    assert check_migration_force_consistency(broken("saddle_well"), ni, section).passed  # conservative
+    assert not check_migration_force_consistency(broken("inconsistent_forces"), ni, section).passed

@@ -22,6 +22,8 @@ def run_quick(pytester, spec, *args):
                                            "--mlipcheck-report", str(pytester.path / "report"), "-rf", *args)
     return result, result.parseoutcomes()
 
+pytestmark = pytest.mark.real_model
+
 
 def needs(module):
     return pytest.mark.skipif(importlib.util.find_spec(module) is None, reason=f"needs {module}")

@@ -3,7 +3,7 @@ derived from a model's answers (relaxed cells, supercells) is bounded before it 
 import time
 
 import pytest
-from conftest import BROKEN, ROOT, broken
+from conftest import BROKEN, ROOT
 
 from mlipcheck.errors import ModelCallError, ModelFailure
 from mlipcheck.structures import all_cases
@@ -11,7 +11,7 @@ from mlipcheck.structures import all_cases
 CU = next(c for c in all_cases() if c.name == "Cu_fcc")
 
 
-def test_a_model_blocking_in_a_worker_thread_is_an_error_in_bounded_time(quick):
+def test_a_model_blocking_in_a_worker_thread_is_an_error_in_bounded_time(broken, quick):
     from mlipcheck.checks.performance.concurrency import check_thread_safety
 
     model = broken("blocks_in_threads")
@@ -22,7 +22,7 @@ def test_a_model_blocking_in_a_worker_thread_is_an_error_in_bounded_time(quick):
     assert time.perf_counter() - start < 10
 
 
-def test_a_stale_cache_makes_relaxation_fail_as_a_runaway_not_hang(quick):
+def test_a_stale_cache_makes_relaxation_fail_as_a_runaway_not_hang(broken, quick):
     """A model answering every 1-atom cell with the first one's forces and stress: the relaxation
     drives the cell away; it stops at the bound with the structure, before phonopy sees it."""
     from mlipcheck.checks.properties.phonons import check_dynamical_stability
@@ -63,7 +63,7 @@ def test_test_budget_turns_a_long_test_into_an_error_and_the_run_goes_on(pyteste
     assert result.ret == 1 and (pytester.path / "report" / "report.json").exists()
 
 
-def test_model_time_of_threaded_calls_never_exceeds_the_wall_time(quick):
+def test_model_time_of_threaded_calls_never_exceeds_the_wall_time(broken, quick):
     """Calls made by several threads at once overlap; summed, they read '290 % inside model calls'.
     Only main-thread calls are charged."""
     from mlipcheck.checks.performance.concurrency import check_thread_safety

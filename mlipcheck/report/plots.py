@@ -208,3 +208,22 @@ def throughput_plots(records) -> list[str]:
         axis.legend(fontsize=7)
         images.append(_image(plt, figure, label))
     return images
+
+
+@plot("migration_path", title="Vacancy migration (climbing-image NEB)")
+def migration_plots(records) -> list[str]:
+    """The band's energies along the path, and the same profile integrated from its forces."""
+    images = []
+    for r in records:
+        d = r.get("details") or {}
+        if "band_E_eV" not in d:
+            continue
+        plt, figure, axis = _figure()
+        axis.plot(d["band_path_A"], d["band_E_eV"], "o-", ms=4, lw=1.2, label=f"{r['model']}: E(image)")
+        axis.plot(d["band_path_A"], d["band_E_from_forces_eV"], "k--", lw=0.8, label="integral of -F.dR")
+        axis.set_xlabel("distance along the band (Å, all atoms)")
+        axis.set_ylabel("E − E(initial) (eV)")
+        axis.set_title(f"{r['case']}: vacancy jump, barrier {d['barrier_eV']:.3g} eV")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, r["case"]))
+    return images

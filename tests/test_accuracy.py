@@ -9,7 +9,6 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 from ase.units import GPa, Hartree, kcal, mol
-from conftest import broken
 
 from mlipcheck.checks.accuracy.reference_errors import (
     check_energy_error,
@@ -69,7 +68,7 @@ def test_classification():
     assert classify(bulk("Si", "diamond", 5.43)) == "covalent"
 
 
-def test_correct_model_has_zero_error_and_broken_fails_exactly_its_class(tmp_path, sections):
+def test_correct_model_has_zero_error_and_broken_fails_exactly_its_class(broken, tmp_path, sections):
     reference = load_reference(emt_set(tmp_path / "emt.extxyz"))
     assert reference.classes == ["metal", "molecule", "surface"]
     for factory, soft in (("correct", None), ("soft_on_molecules", "molecule")):
@@ -92,7 +91,7 @@ def test_correct_model_has_zero_error_and_broken_fails_exactly_its_class(tmp_pat
 
 @needs_shared
 @pytest.mark.parametrize("name", ["Cu_test", "Ni_test"])
-def test_metrics_equal_numpy_on_mlearn(name, sections):
+def test_metrics_equal_numpy_on_mlearn(broken, name, sections):
     """EMT on the shared mlearn VASP set: every reported number recomputed in a few lines of numpy."""
     path = SHARED / "mlearn" / f"{name}.extxyz"
     model = broken("correct")
@@ -131,7 +130,7 @@ def test_metrics_equal_numpy_on_mlearn(name, sections):
     ({"stress_scale": -1.0}, "sign looks flipped"),
     ({"stress_scale": 10.0}, "kBar read as GPa"),
 ])
-def test_wrong_units_are_refused_with_the_reason(tmp_path, scales, words):
+def test_wrong_units_are_refused_with_the_reason(broken, tmp_path, scales, words):
     reference = load_reference(emt_set(tmp_path / "bad.extxyz", **scales))
     model = broken("correct")
     with pytest.raises(ReferenceDataError, match=words):
@@ -162,7 +161,7 @@ def test_a_frame_without_atoms_is_left_out_with_the_reason(tmp_path):
     assert len(reference.frames) == len(frames)
 
 
-def test_unlabelled_frames_are_counted_and_classes_can_be_renamed(tmp_path):
+def test_unlabelled_frames_are_counted_and_classes_can_be_renamed(broken, tmp_path):
     frames = read(emt_set(tmp_path / "set.extxyz"), ":")
     bare = molecule("H2O")
     write(tmp_path / "mixed.extxyz", frames + [bare], format="extxyz")
@@ -205,7 +204,7 @@ def _fake(label_errors):
     return [SetPredictions(None, rows, {}, {}, {})]
 
 
-def test_uncertainty_ranks_errors_and_fails_when_it_does_not(sections):
+def test_uncertainty_ranks_errors_and_fails_when_it_does_not(broken, sections):
     from mlipcheck.checks.accuracy.reference_errors import check_uncertainty
 
     models = [broken("correct"), broken("correct")]
@@ -221,7 +220,7 @@ def test_uncertainty_ranks_errors_and_fails_when_it_does_not(sections):
     assert not bad.passed and bad.value == pytest.approx(-1.0)
 
 
-def test_committee_of_real_and_soft_model_flags_the_soft_class(tmp_path, sections):
+def test_committee_of_real_and_soft_model_flags_the_soft_class(broken, tmp_path, sections):
     from mlipcheck.checks.accuracy.reference_errors import check_uncertainty
 
     reference = load_reference(emt_set(tmp_path / "emt.extxyz"))
@@ -232,6 +231,7 @@ def test_committee_of_real_and_soft_model_flags_the_soft_class(tmp_path, section
 
 @needs_shared
 @pytest.mark.skipif(__import__("importlib").util.find_spec("chgnet") is None, reason="needs chgnet")
+@pytest.mark.real_model
 def test_chgnet_metrics_equal_numpy_through_its_own_calculator(sections):
     """The suite evaluates CHGNet through its batched path; numpy here goes through CHGNet's ASE
     calculator frame by frame. Same numbers (float32)."""
@@ -271,7 +271,7 @@ def test_frames_whose_forces_do_not_sum_to_zero_are_left_out(tmp_path):
     assert "forces sum to 1 eV/A" in reference.problems[0]
 
 
-def test_uncertainty_and_transferability_without_data_are_not_passes(sections):
+def test_uncertainty_and_transferability_without_data_are_not_passes(broken, sections):
     from mlipcheck.checks.accuracy.reference_errors import check_uncertainty
     from mlipcheck.engine.measurement import NotApplicable
 

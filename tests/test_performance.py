@@ -1,7 +1,6 @@
 """Throughput: the scaling verdict passes a linear-cost model and fails a quadratic one; the
 numbers the suite reports are consistent with each other."""
 import pytest
-from conftest import broken
 
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.performance.throughput import check_scaling, crystal_of_size, measure_size
@@ -18,7 +17,7 @@ def emt():
     return load_model(parse_model_specs(["emt"])[0])
 
 
-def test_scaling_passes_emt_and_fails_a_quadratic_model(section):
+def test_scaling_passes_emt_and_fails_a_quadratic_model(broken, section):
     good = check_scaling(emt(), "Cu", section)
     bad = check_scaling(broken("quadratic_cost"), "Cu", section)
     assert good.passed and 0.7 < good.value < 1.3, good.describe()

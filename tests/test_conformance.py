@@ -5,7 +5,6 @@ property, so the whole matrix is asserted: the check made for a defect fails on 
 applies to, and every other check passes.
 """
 import pytest
-from conftest import broken
 
 from mlipcheck.checks.conformance.consistency import (
     check_force_jacobian_symmetry,
@@ -69,7 +68,7 @@ ONE_ATOM = next(c for c in all_cases() if c.name == "Cu_fcc_primitive")
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 @pytest.mark.parametrize("model_name", list(EXPECTED_FAILURES))
-def test_each_check_catches_its_defect_and_only_it(model_name, case, quick):
+def test_each_check_catches_its_defect_and_only_it(broken, model_name, case, quick):
     model = broken(model_name)
     must_fail, may_fail = EXPECTED_FAILURES[model_name]
     for check_name, (check, section, applies) in CHECKS.items():
@@ -88,34 +87,34 @@ def test_each_check_catches_its_defect_and_only_it(model_name, case, quick):
             assert result.atoms is None
 
 
-def test_supercell_of_a_cell_smaller_than_the_cutoff(quick):
+def test_supercell_of_a_cell_smaller_than_the_cutoff(broken, quick):
     assert max(ONE_ATOM.atoms.cell.lengths()) < 3.0  # EMT's cutoff is 5.9 A: atoms see images
     assert check_supercell(broken("correct"), ONE_ATOM, quick.section("invariance")).passed
     assert not check_supercell(broken("constant_offset"), ONE_ATOM, quick.section("invariance")).passed
 
 
-def test_species_supported_as_stated(full):
+def test_species_supported_as_stated(broken, full):
     section = full.section("species")  # every declared element, not a sample
     assert check_species_supported(broken("correct"), section).passed
     result = check_species_supported(broken("flat_silver"), section)
     assert not result.passed and result.value == 1 and "Ag: dimer energy does not depend" in result.details["problems"]
 
 
-def test_undeclared_element_must_be_refused(quick):
+def test_undeclared_element_must_be_refused(broken, quick):
     section = quick.section("species")
     assert check_undeclared_element_refused(broken("correct"), section).passed  # EMT refuses Si
     silent = check_undeclared_element_refused(broken("silent_element"), section)
     assert not silent.passed and "H dimer" in silent.metric and silent.value == 4
 
 
-def test_float32_rounding_far_from_origin_is_caught(quick):
+def test_float32_rounding_far_from_origin_is_caught(broken, quick):
     """A model that claims float64 but rounds positions to float32 loses digits far away."""
     cluster = next(c for c in all_cases() if c.name == "ethanol")
     result = check_translation(broken("float32_positions"), cluster, quick.section("invariance"))
     assert not result.passed and "offset" in result.metric, result.describe()
 
 
-def test_float32_model_gets_float32_tolerances(quick):
+def test_float32_model_gets_float32_tolerances(broken, quick):
     """The same model declared float32 passes: its tolerance comes from float32's epsilon."""
     cluster = next(c for c in all_cases() if c.name == "ethanol")
     as_float32 = broken("float32_positions", dtype="float32")
@@ -134,13 +133,13 @@ def test_tolerances_follow_dtype(quick):
     assert tol32 > section["energy_floor"]
 
 
-def test_measurement_names_the_numbers(quick):
+def test_measurement_names_the_numbers(broken, quick):
     case = next(c for c in all_cases() if c.name == "Cu_fcc")
     text = check_rotation(broken("rotation_broken"), case, quick.section("invariance")).describe()
     assert "rotation on Cu_fcc" in text and "threshold" in text and "eV" in text
 
 
-def test_checks_are_deterministic_for_a_seed(quick):
+def test_checks_are_deterministic_for_a_seed(broken, quick):
     case = next(c for c in all_cases() if c.name == "Cu_fcc")
     model = broken("rotation_broken")
     first = check_rotation(model, case, quick.section("invariance"), seed=3)
@@ -150,7 +149,7 @@ def test_checks_are_deterministic_for_a_seed(quick):
     assert first.value != other.value
 
 
-def test_generated_structures_shrink_to_a_minimal_failure(quick):
+def test_generated_structures_shrink_to_a_minimal_failure(broken, quick):
     sections = (quick.section("invariance"), quick.section("net_force"), quick.section("hypothesis"))
     assert check_generated_structures(broken("correct"), *sections).passed
     first = check_generated_structures(broken("rotation_broken"), *sections, seed=1)
@@ -163,7 +162,7 @@ def test_generated_structures_shrink_to_a_minimal_failure(quick):
     assert again.atoms == first.atoms  # the same seed gives the same verdict and structure
 
 
-def test_a_case_reference_is_computed_once_and_keyed_on_content(quick):
+def test_a_case_reference_is_computed_once_and_keyed_on_content(broken, quick):
     model = broken("correct")
     case = next(c for c in all_cases() if c.name == "Cu_fcc")
     check_translation(model, case, quick.section("invariance"))
@@ -177,7 +176,7 @@ def test_a_case_reference_is_computed_once_and_keyed_on_content(quick):
     assert model.calls == calls + 2
 
 
-def test_thread_safety_catches_shared_state(quick):
+def test_thread_safety_catches_shared_state(broken, quick):
     from mlipcheck.checks.performance.concurrency import check_thread_safety
 
     cases = [c for c in all_cases() if c.name in ("Cu_fcc", "ethanol")]
@@ -188,7 +187,7 @@ def test_thread_safety_catches_shared_state(quick):
     assert not bad.passed, bad.describe()
 
 
-def test_memory_growth_catches_a_leak(quick):
+def test_memory_growth_catches_a_leak(broken, quick):
     from mlipcheck.checks.performance.concurrency import check_memory_growth
 
     case = next(c for c in all_cases() if c.name == "Cu_fcc")
@@ -204,7 +203,7 @@ def test_memory_growth_catches_a_leak(quick):
     assert native.details["python_kb_per_call"] < 1  # only malloc's statistics see it
 
 
-def test_memory_verdict_does_not_depend_on_what_the_process_holds(quick):
+def test_memory_verdict_does_not_depend_on_what_the_process_holds(broken, quick):
     """The same correct model, measured in a process that has just allocated and freed 300 MB in
     many pieces (fragmenting the heap as another model's load does): the same verdict."""
     import numpy as np
@@ -219,7 +218,7 @@ def test_memory_verdict_does_not_depend_on_what_the_process_holds(quick):
     assert result.passed and abs(result.value) < 8.0, result.describe()  # EMT alone: 1.1 kB/call
 
 
-def test_batched_evaluation_matches_single_calls_and_isolates_a_bad_structure():
+def test_batched_evaluation_matches_single_calls_and_isolates_a_bad_structure(broken):
     import numpy as np
 
     from mlipcheck.engine.evaluate import evaluate, evaluate_many
