@@ -48,6 +48,7 @@ SUITE_MARKERS = {
     "defects": "vacancy, interstitial and surface energies",
     "errors": "per-class errors against reference data",
     "benchmark": "throughput",
+    "arena": "MLIP Arena's homonuclear diatomics (with --mlipcheck-profile arena)",
 }
 SESSION = pytest.StashKey[Session]()
 RECORD = pytest.StashKey[dict]()

@@ -4,6 +4,7 @@ Each curve is computed once per model and pair; every test below judges one prop
 """
 import pytest
 
+from mlipcheck.checks.extrapolation.arena import check_arena_diatomics
 from mlipcheck.checks.extrapolation.dimers import (
     check_dimer_continuity,
     check_dimer_dissociation,
@@ -57,3 +58,9 @@ def test_dimer_repulsive_wall(curve, dimers, verdict):
 
 def test_dimer_dissociation(curve, dimers, model, verdict):
     verdict(check_dimer_dissociation(curve, dimers, model.dtype))
+
+
+@pytest.mark.arena
+def test_arena_diatomics(model, profile, verdict):
+    """MLIP Arena's diatomic metrics on its own grid (arena profile; report.json: models.<label>.arena_diatomics)."""
+    verdict(check_arena_diatomics(model, profile.section("dimers")))

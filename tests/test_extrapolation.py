@@ -246,3 +246,24 @@ def test_a_sharp_but_continuous_feature_is_not_a_jump(quick):
     step = check_dimer_continuity(model, synthetic_curve(np.array([stepped(x) for x in r]), r), section,
                                   energy_at=stepped)
     assert not step.passed and step.value == pytest.approx(0.003, rel=0.05), step.describe()
+
+
+def test_arena_diatomics_on_arena_grid_passes_emt_and_catches_inconsistent_forces(broken):
+    """Arena's metrics on its own grid: EMT's dimers are single wells (1 flip, tortuosity 1,
+    Spearman -1 on the repulsive side). The gate (forces against the resolved derivative) passes
+    EMT at ~5e-5 and fails forces 2 % off the derivative at ~0.02; off outside the arena profile."""
+    from mlipcheck.checks.extrapolation.arena import arena_grid, check_arena_diatomics
+    from mlipcheck.engine.measurement import NotApplicable
+    from mlipcheck.profiles import load_profile
+
+    grid = arena_grid("Cu")
+    assert grid[0] == pytest.approx(0.9 * 1.32) and grid[1] - grid[0] == pytest.approx(0.01)
+    section = load_profile("arena").section("dimers")
+    good = check_arena_diatomics(broken("correct"), section)
+    assert good.passed and good.value < 1e-3
+    means = good.details["model_summary"]["arena_diatomics"]["means"]
+    assert means["force_flips"] == 1 and means["tortuosity"] == pytest.approx(1.0, abs=1e-3)
+    assert means["spearman_repulsive_energy"] == -1.0
+    assert not check_arena_diatomics(broken("inconsistent_forces"), section).passed
+    with pytest.raises(NotApplicable):
+        check_arena_diatomics(broken("correct"), load_profile("quick").section("dimers"))

@@ -176,6 +176,17 @@ def markdown(data) -> str:
     for suite, (count, seconds, inside) in sorted(time_per_suite(data).items()):
         share = f"{inside:.1f} s ({100 * inside / seconds:.0f} %)" if seconds > 0 else f"{inside:.1f} s"
         lines.append(f"| {suite} | {count} | {seconds:.1f} | {share} |")
+    arena = {label: info["arena_diatomics"]["means"] for label, info in data.get("models", {}).items()
+             if "arena_diatomics" in info}
+    if arena:
+        lines += ["", "### MLIP Arena diatomics (means over elements, Arena's definitions)", "",
+                  "| model | force flips | energy jump (eV) | conservation dev. (eV/Å) | tortuosity "
+                  "| ρ(r,E) rep. | ρ(r,F) rep. |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for label, m in sorted(arena.items()):
+            lines.append(f"| {label} | {m['force_flips']:.2f} | {m['energy_jump_eV']:.3g} | "
+                         f"{m['conservation_deviation_eV_per_A']:.3g} | {m['tortuosity']:.3g} | "
+                         f"{m['spearman_repulsive_energy']:.3f} | {m['spearman_repulsive_force']:.3f} |")
     if failures:
         lines += ["", "### Failures and errors", "", "| test | outcome | measured | threshold |", "|---|---|---|---|"]
         for r in failures[:50]:
@@ -398,7 +409,11 @@ class ReportWriter:
         record = json.loads(shipped)
         info, setup_s = record.pop("model_info"), record.pop("setup_s")
         if info:
-            self.data["models"][info["label"]] = info
+            self.data["models"][info["label"]] = {**info, **self.data["models"].get(info["label"], {})}
+        # A check may file a summary under its model (e.g. arena_diatomics), beside the model's description
+        summary = (record.get("details") or {}).get("model_summary")
+        if summary and record["model"]:
+            self.data["models"].setdefault(record["model"], {}).update(summary)
         outcome = "error" if record["outcome"] == "error" or (report.when != "call" and report.failed) else report.outcome
         message = _short(report) if outcome in ("failed", "error", "skipped") else None
         self.data["results"].append(finish(record, outcome, message, report.duration + setup_s))
