@@ -24,7 +24,7 @@ def case(request, model, profile):
 def reference_predictions(model, reference_class, reference_sets):
     """The model's predictions on every reference set holding frames of this class (computed
     once per model and file); a file the model shows to be in the wrong units is an error here."""
-    from mlipcheck.checks.accuracy.reference_errors import predict_set
+    from mlipcheck.checks.accuracy.predictions import predict_set
     from mlipcheck.reference.sets import ReferenceDataError
 
     if isinstance(reference_class, Exception):

@@ -2,6 +2,7 @@
 material class, so a CI run says "ionic failed" rather than "errors failed"."""
 import pytest
 
+from mlipcheck.checks.accuracy.predictions import predict_set, raise_failures
 from mlipcheck.checks.accuracy.reference_errors import (
     check_energy_error,
     check_force_error,
@@ -9,8 +10,6 @@ from mlipcheck.checks.accuracy.reference_errors import (
     check_stress_error,
     check_transferability,
     check_uncertainty,
-    predict_set,
-    raise_failures,
 )
 from mlipcheck.reference.sets import ReferenceDataError
 

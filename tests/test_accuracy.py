@@ -10,13 +10,13 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 from ase.units import GPa, Hartree, kcal, mol
 
+from mlipcheck.checks.accuracy.predictions import predict_set
 from mlipcheck.checks.accuracy.reference_errors import (
     check_energy_error,
     check_force_error,
     check_softening,
     check_stress_error,
     check_transferability,
-    predict_set,
 )
 from mlipcheck.profiles import load_profile
 from mlipcheck.reference.sets import ReferenceDataError, classify, default_sets, load_reference, parse_class_map
@@ -197,7 +197,7 @@ def test_default_set_exists_and_states_its_method():
 
 def _fake(label_errors):
     """SetPredictions of one class from {frame: (model force, reference force)} per frame."""
-    from mlipcheck.checks.accuracy.reference_errors import FrameResult, SetPredictions
+    from mlipcheck.checks.accuracy.predictions import FrameResult, SetPredictions
 
     rows = [FrameResult(i, f"f:{i}", "metal", 1, ["Cu"], None, 0.0, np.array([[ref, 0, 0]]),
                         np.array([[got, 0, 0]]), None, None) for i, (got, ref) in enumerate(label_errors)]
@@ -288,7 +288,7 @@ def test_uncertainty_and_transferability_without_data_are_not_passes(broken, sec
 def test_calibration_tells_an_error_bar_from_an_overconfident_spread():
     """Residuals drawn from N(0, sigma): calibrated. The same residuals with sigma reported 5x
     too small (an overconfident committee) or 5x too large: far from it."""
-    from mlipcheck.checks.accuracy.reference_errors import calibration
+    from mlipcheck.engine.statistics import calibration
 
     rng = np.random.default_rng(0)
     sigma = rng.uniform(0.01, 0.5, 20000)

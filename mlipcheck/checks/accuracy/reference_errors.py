@@ -17,167 +17,16 @@ Definitions (so numbers compare with the literature):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from ase.units import GPa
 
-from mlipcheck.engine.evaluate import evaluate_many
+from mlipcheck.checks.accuracy.predictions import (
+    COSINE_MIN_FORCE,
+    class_results,
+    frame_atoms,
+)
 from mlipcheck.engine.measurement import Measurement, NotApplicable
-from mlipcheck.engine.memo import memo
-from mlipcheck.errors import ModelCallError
-from mlipcheck.reference.sets import ReferenceDataError, ReferenceSet
-
-COSINE_MIN_FORCE = 0.1  # eV/A: below this the direction of a reference force is noise
-# Energies or forces in another unit make the model-vs-reference slope far from 1:
-# Hartree (27.2), kcal/mol (1/23.06), kJ/mol (1/96.5), Hartree/Bohr (51.4). A poor model is
-# further from 1 than a good one (EMT on ethanol: 0.23), so the band is wide.
-PLAUSIBLE_SLOPE = (0.1, 10.0)
-
-
-@dataclass
-class FrameResult:
-    frame_index: int
-    label: str  # file name and frame index
-    material_class: str
-    n_atoms: int
-    symbols: list
-    energy_ref: float | None
-    energy_model: float
-    forces_ref: np.ndarray | None
-    forces_model: np.ndarray
-    stress_ref: np.ndarray | None
-    stress_model: np.ndarray | None
-    energy_aligned_error: float | None = None  # eV/atom after per-element alignment
-
-
-@dataclass
-class SetPredictions:
-    """A model's predictions on one reference set, and what could not be predicted."""
-    reference: ReferenceSet
-    results: list[FrameResult]
-    unsupported: dict  # class -> frames with an element the model does not declare
-    failures: dict  # class -> list of ModelCallError
-    alignment: dict  # element -> eV added to the model's per-atom energies
-
-
-def predict_set(model, reference: ReferenceSet) -> SetPredictions:
-    """Every frame of `reference` through the model, once per model and file (cached)."""
-    key = ("reference_set", str(reference.path))
-    if key in memo(model):
-        if isinstance(memo(model)[key], Exception):
-            raise memo(model)[key]
-        return memo(model)[key]
-    results, unsupported, failures = [], {}, {}
-    usable = []
-    for index, frame in enumerate(reference.frames):
-        if model.unsupported(frame.atoms.get_chemical_symbols()):
-            unsupported[frame.material_class] = unsupported.get(frame.material_class, 0) + 1
-        else:
-            usable.append((index, frame))
-    want_stress = [f.stress is not None and model.has_stress and f.atoms.pbc.all() for _, f in usable]
-    predictions = evaluate_many(model, [f.atoms for _, f in usable], want_stress)
-    for (index, frame), p in zip(usable, predictions):
-        if isinstance(p, ModelCallError):
-            failures.setdefault(frame.material_class, []).append(p)
-            continue
-        results.append(FrameResult(index, frame.label, frame.material_class, len(frame.atoms),
-                                   frame.atoms.get_chemical_symbols(), frame.energy, p.energy,
-                                   frame.forces, p.forces, frame.stress, p.stress))
-    alignment = _align(results)
-    predictions = SetPredictions(reference, results, unsupported, failures, alignment)
-    try:
-        _check_units(predictions)
-    except ReferenceDataError as exc:
-        memo(model)[key] = exc  # every class of this file reports it; computed once
-        raise
-    memo(model)[key] = predictions
-    return predictions
-
-
-def _align(results) -> dict:
-    """Per-element energy shifts d_el minimising sum over frames of (E_ref - E_model - n.d)^2;
-    sets each frame's aligned per-atom error."""
-    rows = [r for r in results if r.energy_ref is not None]
-    if not rows:
-        return {}
-    elements = sorted({s for r in rows for s in r.symbols})
-    counts = np.array([[r.symbols.count(e) for e in elements] for r in rows], dtype=float)
-    gap = np.array([r.energy_ref - r.energy_model for r in rows])
-    n = counts.sum(axis=1)
-    # per-atom rows: every frame weighs the same, as in the per-atom MAE that is then reported
-    shifts, *_ = np.linalg.lstsq(counts / n[:, None], gap / n, rcond=None)
-    for r, c in zip(rows, counts):
-        r.energy_aligned_error = float(r.energy_model + c @ shifts - r.energy_ref) / r.n_atoms
-    return dict(zip(elements, map(float, shifts)))
-
-
-def _slope(x, y) -> float | None:
-    x, y = np.ravel(x), np.ravel(y)
-    denominator = float(x @ x)
-    return float(x @ y) / denominator if denominator > 0 else None
-
-
-def _check_units(predictions: SetPredictions):
-    """A file whose forces, energies or stress are in another unit or sign than ASE's gives a
-    model-vs-reference slope near 27, 1/23, 51 or -1, not near 1: refuse it with the reason."""
-    path = predictions.reference.path
-    rows = predictions.results
-    with_forces = [r for r in rows if r.forces_ref is not None]
-    if with_forces:
-        ref = np.concatenate([r.forces_ref.ravel() for r in with_forces])
-        got = np.concatenate([r.forces_model.ravel() for r in with_forces])
-        s = _slope(ref, got)
-        if np.abs(ref).max() > 0.5 and s is not None and not PLAUSIBLE_SLOPE[0] <= s <= PLAUSIBLE_SLOPE[1]:
-            raise ReferenceDataError(
-                f"reference file {path}: model forces = {s:.3g} x reference forces. The file's forces "
-                "look like another unit than eV/A (Hartree/Bohr gives ~51, kcal/mol/A ~0.043, "
-                "a flipped sign < 0). Convert them to eV/A (ase.units).")
-    by_composition = {}
-    for r in rows:
-        if r.energy_ref is not None:
-            by_composition.setdefault(tuple(sorted(r.symbols)), []).append(r)
-    ref_d, model_d = [], []  # energy differences within each composition: offsets cancel
-    for group in by_composition.values():
-        for r in group[1:]:
-            ref_d.append(r.energy_ref - group[0].energy_ref)
-            model_d.append(r.energy_model - group[0].energy_model)
-    if ref_d and np.abs(model_d).max() > 0.05:  # eV: enough signal to tell 1 from 27 or 0.04
-        s = _slope(np.array(model_d), np.array(ref_d))
-        if s is not None and not PLAUSIBLE_SLOPE[0] <= s <= PLAUSIBLE_SLOPE[1]:
-            raise ReferenceDataError(
-                f"reference file {path}: reference energy differences = {s:.3g} x the model's. The "
-                "file's energies look like another unit than eV (Hartree gives ~0.037, kcal/mol ~23, "
-                "kJ/mol ~96). Convert them to eV (ase.units).")
-    with_stress = [r for r in rows if r.stress_ref is not None and r.stress_model is not None]
-    if with_stress:
-        ref = np.array([r.stress_ref for r in with_stress])
-        got = np.array([r.stress_model for r in with_stress])
-        s = _slope(got, ref)
-        if np.abs(got).max() > 5e-3 and s is not None and s < 0:
-            raise ReferenceDataError(
-                f"reference file {path}: reference stress = {s:.3g} x the model's: the sign looks "
-                "flipped. ASE's convention is tension positive (VASP prints compression positive: "
-                "multiply by -1).")
-        if np.abs(got).max() > 5e-3 and s is not None and (7 < abs(s) < 14 or 1 / 14 < abs(s) < 1 / 7):
-            raise ReferenceDataError(
-                f"reference file {path}: reference stress = {s:.3g} x the model's: a factor of 10, as "
-                "kBar read as GPa (1 GPa = 10 kBar; eV/A^3 = GPa * ase.units.GPa). Convert the file's "
-                "stress; if the file is right, the model's stress unit is off (see stress_finite_strain).")
-
-
-def class_results(predictions: list[SetPredictions], material_class: str) -> list[FrameResult]:
-    return [r for p in predictions for r in p.results if r.material_class == material_class]
-
-
-def raise_failures(predictions: list[SetPredictions], material_class: str):
-    """A frame the model could not evaluate makes the class's verdict an error, not a number."""
-    failures = [exc for p in predictions for exc in p.failures.get(material_class, [])]
-    if failures:
-        total = failures + [None] * len(class_results(predictions, material_class))
-        first = failures[0]
-        raise ModelCallError(f"{len(failures)} of {len(total)} frames of class {material_class!r} could not "
-                             f"be evaluated; first: {first}", first.atoms, kind=first.kind)
+from mlipcheck.engine.statistics import bootstrap_interval, calibration, mae, slope
 
 
 def _energy_errors(rows, basis) -> np.ndarray:
@@ -185,19 +34,6 @@ def _energy_errors(rows, basis) -> np.ndarray:
     if basis == "aligned":
         return np.array([r.energy_aligned_error for r in rows if r.energy_ref is not None])
     return np.array([(r.energy_model - r.energy_ref) / r.n_atoms for r in rows if r.energy_ref is not None])
-
-
-def bootstrap_interval(per_frame, statistic, samples, confidence, seed) -> tuple[float, float]:
-    """Percentile bootstrap of statistic(list of per-frame arrays) over frames."""
-    rng = np.random.default_rng(seed)
-    n = len(per_frame)
-    values = [statistic([per_frame[i] for i in rng.integers(0, n, n)]) for _ in range(samples)]
-    tail = (1.0 - confidence) / 2.0
-    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
-
-
-def _mae(chunks):
-    return float(np.mean(np.abs(np.concatenate([np.ravel(c) for c in chunks]))))
 
 
 def _threshold(section, key, material_class):
@@ -245,12 +81,12 @@ def check_energy_error(predictions, material_class, section, seed=0) -> Measurem
     errors = _energy_errors(rows, basis)
     raw = _energy_errors(rows, "raw")
     aligned = _energy_errors(rows, "aligned")
-    low, high = bootstrap_interval(list(errors), _mae, int(section["bootstrap_samples"]),
+    low, high = bootstrap_interval(list(errors), mae, int(section["bootstrap_samples"]),
                                    float(section["confidence"]), seed)
     threshold = _threshold(section, "energy_mae_mev_per_atom", material_class)
     worst = int(np.argmax(np.abs(errors)))
     frame = rows[worst]
-    atoms = _frame_atoms(predictions, frame)
+    atoms = frame_atoms(predictions, frame)
     details = {
         "frames": len(rows), "basis": basis,
         "mae_raw_mev_per_atom": 1e3 * float(np.mean(np.abs(raw))),
@@ -261,18 +97,18 @@ def check_energy_error(predictions, material_class, section, seed=0) -> Measurem
         "worst_frame": atoms.info.get("mlipcheck_frame"), "worst_error_mev_per_atom": 1e3 * float(errors[worst]),
         "parity_energy": _parity(_relative_energies(rows, errors), 400, seed),
         **_skipped(predictions, material_class)}
-    mae = 1e3 * float(np.mean(np.abs(errors)))
-    details["mae_mev_per_atom"] = mae
+    energy_mae = 1e3 * float(np.mean(np.abs(errors)))
+    details["mae_mev_per_atom"] = energy_mae
     passed = 1e3 * high <= threshold
     return Measurement("energy_error", f"{section['confidence']:.0%} bootstrap upper bound of the energy MAE "
-                       f"({basis}; MAE {mae:.3g})", 1e3 * high, "meV/atom", threshold, passed,
+                       f"({basis}; MAE {energy_mae:.3g})", 1e3 * high, "meV/atom", threshold, passed,
                        case=material_class, details=details, atoms=None if passed else atoms, seed=seed)
 
 
 def check_force_error(predictions, material_class, section, seed=0) -> Measurement:
     rows = [r for r in class_results(predictions, material_class) if r.forces_ref is not None]
     diffs = [r.forces_model - r.forces_ref for r in rows]
-    low, high = bootstrap_interval(diffs, _mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)
+    low, high = bootstrap_interval(diffs, mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)
     ref = np.concatenate([r.forces_ref for r in rows])
     got = np.concatenate([r.forces_model for r in rows])
     norms = np.linalg.norm(ref, axis=1)
@@ -283,20 +119,20 @@ def check_force_error(predictions, material_class, section, seed=0) -> Measureme
                    for e in sorted(set(symbols))}
     worst = int(np.argmax([np.abs(d).max() for d in diffs]))
     threshold = _threshold(section, "force_mae_mev_per_A", material_class)
-    mae = 1e3 * _mae(diffs)
+    force_mae = 1e3 * mae(diffs)
     passed = 1e3 * high <= threshold
-    atoms = _frame_atoms(predictions, rows[worst])
-    details = {"frames": len(rows), "atoms": len(ref), "mae_mev_per_A": mae,
+    atoms = frame_atoms(predictions, rows[worst])
+    details = {"frames": len(rows), "atoms": len(ref), "mae_mev_per_A": force_mae,
                "rmse_mev_per_A": 1e3 * float(np.sqrt(np.mean((got - ref) ** 2))),
                "ci_low_mev_per_A": 1e3 * low, "ci_high_mev_per_A": 1e3 * high,
                "cosine_similarity": float(np.mean(cosine)) if keep.any() else None,
                "mean_abs_reference_force_mev_per_A": 1e3 * float(np.mean(np.abs(ref))),
-               "softening_scale": _slope(ref, got), **per_element,
+               "softening_scale": slope(ref, got), **per_element,
                "worst_frame": atoms.info.get("mlipcheck_frame"),
                "parity_forces": _parity(np.stack([ref.ravel(), got.ravel()], axis=1), 600, seed),
                **_skipped(predictions, material_class)}
     return Measurement("force_error", f"{section['confidence']:.0%} bootstrap upper bound of the force MAE "
-                       f"(MAE {mae:.3g})", 1e3 * high, "meV/A", threshold, passed, case=material_class, details=details,
+                       f"(MAE {force_mae:.3g})", 1e3 * high, "meV/A", threshold, passed, case=material_class, details=details,
                        atoms=None if passed else atoms, seed=seed)
 
 
@@ -307,15 +143,15 @@ def check_stress_error(predictions, material_class, section, seed=0) -> Measurem
         raise NotApplicable(f"no reference stress (or no model stress) in class {material_class}")
     index = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
     diffs = [(r.stress_model - r.stress_ref)[index] / GPa for r in rows]
-    low, high = bootstrap_interval(diffs, _mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)
+    low, high = bootstrap_interval(diffs, mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)
     threshold = _threshold(section, "stress_mae_gpa", material_class)
     worst = int(np.argmax([np.abs(d).max() for d in diffs]))
     passed = high <= threshold
-    atoms = _frame_atoms(predictions, rows[worst])
+    atoms = frame_atoms(predictions, rows[worst])
     return Measurement("stress_error", f"{section['confidence']:.0%} bootstrap upper bound of the stress MAE "
-                       f"(6 Voigt components; MAE {_mae(diffs):.3g})", high, "GPa", threshold,
+                       f"(6 Voigt components; MAE {mae(diffs):.3g})", high, "GPa", threshold,
                        passed, case=material_class,
-                       details={"frames": len(rows), "mae_gpa": _mae(diffs), "ci_low_gpa": low, "ci_high_gpa": high,
+                       details={"frames": len(rows), "mae_gpa": mae(diffs), "ci_low_gpa": low, "ci_high_gpa": high,
                                 "worst_frame": atoms.info.get("mlipcheck_frame")},
                        atoms=None if passed else atoms, seed=seed)
 
@@ -325,11 +161,11 @@ def check_softening(predictions, material_class, section, seed=0) -> Measurement
     rows = [r for r in class_results(predictions, material_class) if r.forces_ref is not None]
     ref = [r.forces_ref for r in rows]
     got = [r.forces_model for r in rows]
-    s = _slope(np.concatenate([x.ravel() for x in ref]), np.concatenate([y.ravel() for y in got]))
+    s = slope(np.concatenate([x.ravel() for x in ref]), np.concatenate([y.ravel() for y in got]))
     low_gate, high_gate = (float(v) for v in section["softening_range"])
     pairs = list(zip(ref, got))
     low, high = bootstrap_interval(
-        pairs, lambda chosen: _slope(np.concatenate([a.ravel() for a, _ in chosen]),
+        pairs, lambda chosen: slope(np.concatenate([a.ravel() for a, _ in chosen]),
                                      np.concatenate([b.ravel() for _, b in chosen])) or 0.0,
         int(section["bootstrap_samples"]), float(section["confidence"]), seed)
     passed = s is not None and low_gate <= s <= high_gate
@@ -378,32 +214,6 @@ def check_transferability(predictions, classes, section) -> Measurement:
                                 **{f"ratio_{c}": float(r) for c, r in ratios.items()}, "classes": summary})
 
 
-def calibration(residuals, sigmas, bins: int = 10) -> dict:
-    """Whether a committee's spread can be read as an error bar (Tran et al., Mach. Learn.: Sci.
-    Technol. 1, 025006 (2020); Levi et al., Sensors 22, 5540 (2022)), per force component:
-    - miscalibration area: the mean over confidence levels p of |observed - p|, where observed is
-      the share of |residual| <= z_p sigma (z_p the two-sided Gaussian quantile); 0 when the
-      spread is a calibrated Gaussian error bar, towards 0.5 when over- or under-confident;
-    - ENCE: over `bins` equal-count bins of sigma, the mean of |RMV - RMSE| / RMV (root mean
-      variance against root mean squared error in the bin); 0 when calibrated;
-    - the spread's scale relative to the error (RMSE / RMV over everything)."""
-    from scipy.stats import norm
-
-    r, s = np.abs(np.ravel(residuals)), np.ravel(sigmas)
-    keep = s > 0
-    r, s = r[keep], s[keep]
-    if len(r) < 2 * bins:
-        return {"calibration_points": int(len(r))}
-    levels = np.linspace(0.01, 0.99, 99)
-    observed = np.array([np.mean(r <= norm.ppf((1 + p) / 2) * s) for p in levels])
-    order = np.argsort(s)
-    ence = np.mean([abs(np.sqrt(np.mean(s[b] ** 2)) - np.sqrt(np.mean(r[b] ** 2))) / np.sqrt(np.mean(s[b] ** 2))
-                    for b in np.array_split(order, bins)])
-    return {"miscalibration_area": float(np.mean(np.abs(observed - levels))), "ence": float(ence),
-            "error_over_spread": float(np.sqrt(np.mean(r ** 2)) / np.sqrt(np.mean(s ** 2))),
-            "calibration_points": int(len(r))}
-
-
 def check_uncertainty(models, predictions_by_model, material_class, section, seed=0) -> Measurement:
     """Committee spread per frame against the committee mean's true force error: does the
     spread rank the error? Spearman correlation, and the share of the error in the most
@@ -441,11 +251,3 @@ def check_uncertainty(models, predictions_by_model, material_class, section, see
                                 **calibration(np.concatenate(residuals), np.concatenate(sigmas))})
 
 
-def _frame_atoms(predictions, row: FrameResult):
-    for p in predictions:
-        if any(row is r for r in p.results):
-            frame = p.reference.frames[row.frame_index]
-            atoms = frame.atoms.copy()
-            atoms.info["mlipcheck_frame"] = frame.label
-            return atoms
-    raise ValueError("frame not found")
