@@ -187,12 +187,17 @@ def test_plugin_runs_one_test_id_per_class(pytester, tmp_path):
 def test_default_set_exists_and_states_its_method():
     molecules, crystals = (load_reference(path) for path in default_sets())
     assert molecules.classes == ["ionic", "molecule"] and not molecules.problems
-    assert crystals.classes == ["covalent"] and not crystals.problems
-    for frame in molecules.frames + crystals.frames:
+    assert crystals.classes == ["2d", "covalent", "disordered", "ionic", "metal", "surface"] and not crystals.problems
+    assert all(sum(f.material_class == c for f in crystals.frames) >= 4 for c in crystals.classes)
+    for frame in molecules.frames:
         info = frame.atoms.info
         assert info["method"] == "PBE" and info["code"].startswith("PySCF") and "basis" in info
-        assert frame.forces is not None and frame.energy is not None
-        assert ("kpts" in info) == bool(frame.atoms.pbc.any())
+        assert frame.forces is not None and frame.energy is not None and not frame.atoms.pbc.any()
+    for frame in crystals.frames:  # one cutoff and smearing for all: energies comparable in the file
+        info = frame.atoms.info
+        assert info["method"] == "PBE" and info["code"].startswith("GPAW") and info["ecut_eV"] == 500.0
+        assert info["smearing"] == "marzari-vanderbilt 0.1 eV" and frame.forces is not None
+        assert frame.stress is None  # not converged at 500 eV (fixtures/reference_set/README.md)
 
 
 def _fake(label_errors):

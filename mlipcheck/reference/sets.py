@@ -26,9 +26,10 @@ from mlipcheck.targets import Target, provider
 
 
 def default_sets() -> list[Path]:
-    """mlipcheck's own PySCF reference set (fixtures/reference_set, installed as
-    mlipcheck.reference_data): molecules and ionic clusters (all-electron) and crystals
-    (pseudopotentials) in two files, because energies are aligned per element and file."""
+    """mlipcheck's own PBE reference set (fixtures/reference_set, installed as
+    mlipcheck.reference_data): molecules and ionic clusters (PySCF, all-electron) and periodic
+    crystals, surfaces, 2D sheets and disordered cells (GPAW, plane waves, PAW) in two files,
+    because energies are aligned per element and file."""
     import mlipcheck.reference_data
 
     folder = Path(mlipcheck.reference_data.__file__).parent
