@@ -21,8 +21,8 @@ JUNIT_FIELDS = ("model", "case", "metric", "value", "relation", "unit", "thresho
 def new_record(test_id: str, name: str, suite: str, check: str, model: str | None, case: str,
                material_class: str | None) -> dict:
     """A record before its test has run: no measurement, no outcome."""
-    return {"test_id": test_id, "name": name, "model": model, "suite": suite, "check": check, "case": case,
-            "material_class": material_class, "metric": None, "value": None, "relation": "<=", "unit": None,
+    return {"test_id": test_id, "name": name, "model": model, "suite": suite, "check": check, "case": plain(case),
+            "material_class": plain(material_class), "metric": None, "value": None, "relation": "<=", "unit": None,
             "threshold": None, "passed": False, "outcome": None, "message": None, "structure": None,
             "details": None, "duration_s": None, "model_seconds": None}
 
@@ -41,8 +41,11 @@ def finish(record: dict, outcome: str, message: str | None, duration_s: float) -
 
 
 def plain(value):
-    """numpy scalars as Python numbers: records cross processes as JSON."""
-    return value.item() if hasattr(value, "item") and not isinstance(value, (str, bytes)) else value
+    """numpy scalars as Python numbers and strings (numpy.str_ included): user properties cross
+    processes under xdist, whose serializer knows only Python's own types."""
+    if isinstance(value, str):
+        return str(value)
+    return value.item() if hasattr(value, "item") and not isinstance(value, bytes) else value
 
 
 def display_name(record: dict) -> str:
@@ -68,5 +71,5 @@ def format_number(value) -> str:
 
 def junit_properties(record: dict) -> list[tuple[str, object]]:
     """The record as flat JUnit properties (mlipcheck_value, ...; details as JSON)."""
-    return [(f"mlipcheck_{key}", json.dumps(record[key]) if isinstance(record[key], dict) else record[key])
+    return [(f"mlipcheck_{key}", json.dumps(record[key]) if isinstance(record[key], dict) else plain(record[key]))
             for key in JUNIT_FIELDS if record[key] is not None]
