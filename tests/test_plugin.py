@@ -116,7 +116,7 @@ def test_full_profile_runs_every_case(run):
 def test_bad_profile_is_a_usage_error(run):
     result = run("--model", "emt", "--mlipcheck-profile", "nonesuch")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*profile 'nonesuch' not found: give one of full, quick*"])
+    result.stderr.fnmatch_lines(["*profile 'nonesuch' not found: give one of arena, full, quick*"])
 
 
 def test_a_user_test_with_a_model_argument_is_left_alone(pytester):
