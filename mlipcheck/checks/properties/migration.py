@@ -123,7 +123,7 @@ def _plain(atoms: Atoms) -> Atoms:
     return atoms
 
 
-def _band_details(band: Band, reference: VacancyReference) -> dict:
+def _band_details(band: Band) -> dict:
     return {"barrier_eV": float(band.energies.max()), "final_minus_initial_eV": float(band.energies[-1]),
             "band_converged": band.converged, "neb_steps": band.steps, "images": len(band.images),
             "band_path_A": np.round(band.path, 4).tolist(), "band_E_eV": np.round(band.energies, 5).tolist(),
@@ -148,7 +148,7 @@ def check_migration_path(model, reference: VacancyReference, section, seed=0) ->
     band = migration_band(model, reference, section)
     maxima, minima = interior_extrema(band.energies, float(section["migration_noise_eV"]))
     extra = minima + abs(maxima - 1)
-    details = {**_band_details(band, reference), "interior_maxima": maxima, "interior_minima": minima}
+    details = {**_band_details(band), "interior_maxima": maxima, "interior_minima": minima}
     if not band.converged:
         details["note"] = f"band not converged to fmax {section['migration_fmax']} in {band.steps} steps"
     passed = extra == 0
@@ -167,4 +167,4 @@ def check_migration_force_consistency(model, reference: VacancyReference, sectio
     passed = bool(mismatch.max() <= limit)
     return Measurement("migration_force_consistency", "max |E(image) - integral of -F.dR along the band|",
                        float(mismatch.max()), "eV", limit, passed, case=reference.element,
-                       details=_band_details(band, reference), atoms=None if passed else band.images[worst])
+                       details=_band_details(band), atoms=None if passed else band.images[worst])
