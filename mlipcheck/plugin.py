@@ -38,7 +38,7 @@ SUITE_MARKERS = {
                                                             "where(case) true; one case per model in quick",
     "pairs(section)": "parametrize `pair` over element pairs of the model, per the profile section",
     "model_items(kind, section)": "parametrize `item` over the model's crystals of a kind (eos, phonons, "
-                                  "vacancies), per the profile section",
+                                  "elastic, vacancies), per the profile section",
     "mlipcheck_target(case, material_class)": "set by the plugin: the result record's case of a parameter",
     "quick": "part of the quick profile: at least one check of every suite",
     "symmetry": "conformance: invariances, energy-force-stress consistency, periodicity",
@@ -82,6 +82,9 @@ def pytest_addoption(parser):
     group.addoption("--eos-reference", action="append", default=[], metavar="FILE",
                     help="equation-of-state reference (ACWF-style JSON with BM_fit_data), besides "
                          "ASE's WIEN2k Delta-test set (repeatable)")
+    group.addoption("--elastic-reference", action="append", default=[], metavar="FILE",
+                    help="elastic constants to compare with (CSV: name,structure,C11,C12,C44,... in GPa, "
+                         "optional a_A, source), before mlipcheck's PBE table (repeatable)")
     group.addoption("--phonon-reference", action="append", default=[], metavar="DIR",
                     help="phonopy reference folder (phonopy_disp.yaml or POSCAR-unitcell, FORCE_SETS, "
                          "optional BORN) to compare frequencies with (repeatable)")
@@ -292,6 +295,10 @@ def verdict(request):
         item = request.node
         model = item.funcargs.get("model")
         add_measurement(item.stash[RECORD], measurement)
+        for k, atoms in enumerate(measurement.to_label):
+            path = session_of(item.config).write_structure(f"{item.nodeid}-to-label-{k}", atoms, model,
+                                                           atoms.info.get("mlipcheck_reason", measurement.check))
+            item.stash[RECORD]["to_label"].append(str(path))
         if measurement.passed:
             return measurement
         message = f"{model.label}: {measurement.describe()}" if model else measurement.describe()

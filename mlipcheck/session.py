@@ -30,6 +30,7 @@ class Session:
         self.collected_total: int | None = None  # before sharding
         self._profile = None
         self._reference_sets = None
+        self._elastic_references = None
 
     def option(self, name):
         return self.config.getoption(name)
@@ -68,6 +69,7 @@ class Session:
 
         for path in self.option("eos_reference"):
             load_eos_reference(path)
+        self.elastic_references()  # a malformed --elastic-reference stops the run here
         if self.option("phonon_reference"):
             from mlipcheck.checks.properties.phonons import load_phonon_reference
 
@@ -118,6 +120,15 @@ class Session:
                     self._reference_sets.append(exc)
         return self._reference_sets
 
+    def elastic_references(self) -> list:
+        """--elastic-reference rows first (the user's own win), then mlipcheck's PBE table."""
+        from mlipcheck.checks.properties.elastic import default_elastic_references, load_elastic_reference
+
+        if self._elastic_references is None:
+            user = [row for path in self.option("elastic_reference") for row in load_elastic_reference(path)]
+            self._elastic_references = user + default_elastic_references()
+        return self._elastic_references
+
     def write_structure(self, test_id: str, atoms, model, reason: str) -> Path:
         """`atoms` as extxyz under the report folder, named after the test, tagged with the model,
         the test and the reason in its info."""
@@ -129,7 +140,7 @@ class Session:
         path = (folder / f"{name}.extxyz").resolve()
         atoms = atoms.copy()
         atoms.calc = None
-        atoms.info.update({"mlipcheck_model": model.spec.text, "mlipcheck_test": test_id,
+        atoms.info.update({"mlipcheck_model": model.spec.text if model is not None else "", "mlipcheck_test": test_id,
                            "mlipcheck_reason": reason.splitlines()[0][:500]})
         from ase.io import write
 

@@ -809,3 +809,18 @@ class SaddleWell(Wrapped):
 
 def saddle_well():
     return SaddleWell()
+
+
+class Softened(Wrapped):
+    """Energy, forces and stress all 0.7 x EMT's: the same lattice, every curvature 30 % low (the
+    systematic softening of universal models, exaggerated): elastic constants 0.7 x EMT's."""
+
+    scale = 0.7
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.results = {key: value * self.scale for key, value in self.results.items()}
+
+
+def softened():
+    return Softened()

@@ -1,6 +1,7 @@
 """Elastic constants: EMT's C_ij from mlipcheck's stress-strain fit equal an independent
 energy-strain computation with ASE alone; Born stability passes EMT and fails a model whose
-shear is unstable."""
+shear is unstable; against a reference table, EMT's own constants pass and a uniformly softened
+EMT fails both the moduli and the softening verdicts; malformed tables are one clear error."""
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -9,8 +10,18 @@ from ase.eos import EquationOfState
 from ase.units import GPa
 
 from mlipcheck.adapters import load_model, parse_model_specs
-from mlipcheck.checks.properties.elastic import check_mechanical_stability, elastic_tensor, moduli, strained
+from mlipcheck.checks.properties.elastic import (
+    check_mechanical_stability,
+    default_elastic_references,
+    elastic_comparison,
+    elastic_tensor,
+    load_elastic_reference,
+    moduli,
+    strained,
+)
 from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.measurement import NotApplicable
+from mlipcheck.reference.sets import ReferenceDataError
 
 
 def independent_cubic_constants(atoms):
@@ -63,3 +74,60 @@ def test_born_stability_passes_emt_and_fails_an_unstable_shear(broken, section):
     bad = check_mechanical_stability(broken("shear_unstable"), "Cu", atoms, section)
     assert not bad.passed and bad.value < 0 and bad.details["C44_GPa"] < 0, bad.describe()
     assert bad.atoms is not None
+
+
+def emt_table(tmp_path):
+    """A reference table of EMT's own Cu constants, computed with ASE alone."""
+    model = load_model(parse_model_specs(["emt"])[0])
+    cell, _, _ = relax(model, bulk("Cu", "fcc", cubic=True), 1e-4, 200)
+    c11, c12, c44 = independent_cubic_constants(cell)
+    path = tmp_path / "emt.csv"
+    path.write_text("# EMT Cu, energy-strain curvatures (ASE)\nname,structure,a_A,C11,C12,C44,source\n"
+                    f"Cu,fcc,{cell.cell[0, 0]:.4f},{c11:.2f},{c12:.2f},{c44:.2f},EMT by ASE\n")
+    return load_elastic_reference(path)
+
+
+def test_reference_comparison_passes_emt_and_fails_a_softened_model(broken, section, tmp_path):
+    references = emt_table(tmp_path)
+    crystal = bulk("Cu", "fcc", a=3.6)  # the suite's crystals are primitive cells
+    good = elastic_comparison(broken("correct"), "Cu", crystal, references, section)
+    assert good["elastic_moduli"].passed and good["elastic_moduli"].value < 0.02, good["elastic_moduli"].describe()
+    assert good["elastic_softening"].passed and abs(good["elastic_softening"].value - 1) < 0.02
+    soft = elastic_comparison(broken("softened"), "Cu", crystal, references, section)
+    assert not soft["elastic_moduli"].passed and soft["elastic_moduli"].value == pytest.approx(0.3, abs=0.02)
+    assert not soft["elastic_softening"].passed and soft["elastic_softening"].value == pytest.approx(0.7, abs=0.02)
+    assert soft["elastic_moduli"].atoms is not None  # the relaxed cell is written for the user
+    details = soft["elastic_moduli"].details
+    assert details["C44_GPa"] == pytest.approx(0.7 * details["C44_reference_GPa"], rel=0.02)
+
+
+def test_a_crystal_the_table_does_not_hold_is_not_judged(broken, section, tmp_path):
+    references = emt_table(tmp_path)
+    with pytest.raises(NotApplicable, match="no elastic reference"):
+        elastic_comparison(broken("correct"), "Ni", bulk("Ni", "fcc", a=3.52), references, section)
+    with pytest.raises(NotApplicable):  # same formula, another polymorph (4 atoms, not fcc's 1)
+        elastic_comparison(broken("correct"), "Cu", bulk("Cu", "fcc", a=3.6, cubic=True), references, section)
+    with pytest.raises(NotApplicable):  # fcc Cu at a volume 40 % off the table's
+        elastic_comparison(broken("correct"), "Cu", bulk("Cu", "fcc", a=4.1), references, section)
+
+
+@pytest.mark.parametrize("row, message", [
+    ("Cu,fcx,3.6,170,120,75", "structure 'fcx'"),
+    ("Cu,fcc,3.6,170,120,", "C44"),
+    ("Cu,fcc,3.6,170,abc,75", "abc"),
+    ("Qq,fcc,3.6,170,120,75", "Qq"),
+])
+def test_a_malformed_table_is_one_clear_error(tmp_path, row, message):
+    path = tmp_path / "bad.csv"
+    path.write_text("name,structure,a_A,C11,C12,C44\n" + row + "\n")
+    with pytest.raises(ReferenceDataError, match=message) as error:
+        load_elastic_reference(path)
+    assert "row 1" in str(error.value) and str(path) in str(error.value)
+
+
+def test_the_shipped_table_is_pbe_with_its_method():
+    references = default_elastic_references()
+    assert {r.name for r in references} >= {"Cu", "Al", "W", "Si", "NaCl", "MgO", "LiF", "SiC"}
+    for r in references:
+        assert "GPAW" in r.source and "PBE" in r.source, r
+        assert r.constants["C11"] > 0 and r.constants["C44"] > 0

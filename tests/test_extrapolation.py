@@ -146,6 +146,11 @@ def test_committee_spread_grows_far_from_equilibrium(broken, quick):
     assert result.passed  # report-only by default
     assert result.details["in_domain_force_spread_eV_per_A"] < 1e-6  # the hole is invisible near equilibrium
     assert result.details["extrapolation_force_spread_eV_per_A"] > 1.0
+    # the most uncertain structures are flagged for labelling, largest spread first
+    spreads = [float(a.info["mlipcheck_reason"].split()[3]) for a in result.to_label]
+    assert 1 <= len(spreads) <= section["label_frames"] and spreads == sorted(spreads, reverse=True)
+    assert spreads[-1] > 1.0  # the hole's structures; the fifth candidate (3e-5 eV/A) is not flagged
+    assert len(check_committee([broken("correct", elements="Cu")] * 2, section).to_label) == 0  # agreement
     from mlipcheck.profiles import Section
 
     gated = Section("committee", dict(section.values, max_extrapolation_spread=0.5), quick)

@@ -12,7 +12,7 @@ from mlipcheck import report
 
 SUITE = ROOT / "suites" / "test_symmetry.py"
 RECORD_FIELDS = {"test_id", "name", "model", "suite", "check", "case", "material_class", "metric", "value", "relation", "unit",
-                 "threshold", "passed", "outcome", "message", "structure", "details", "duration_s", "model_seconds"}
+                 "threshold", "passed", "outcome", "message", "structure", "to_label", "details", "duration_s", "model_seconds"}
 
 
 def run_suite(folder, *models, extra=()):
@@ -205,6 +205,23 @@ def test_failing_structures_are_collected_once_each_for_labelling(good_and_broke
         assert atoms.info["mlipcheck_model"] == "rotation_broken"
     positions = {atoms.positions.round(6).tobytes() + atoms.numbers.tobytes() for atoms in frames}
     assert len(positions) == len(frames)  # deduplicated
+
+
+def test_a_committee_flags_its_most_uncertain_structures_for_labelling(tmp_path):
+    """With two models, the committee's most uncertain structures reach to_label.extxyz though
+    the (report-only) committee test passes."""
+    from ase.io import read
+
+    folder = tmp_path / "committee"
+    run_suite(folder, f"{BROKEN}:correct,elements=Cu", f"{BROKEN}:short_range_hole,elements=Cu",
+              extra=[str(ROOT / "suites" / "test_extrapolation.py"), "-k", "committee"])
+    data = report.load(folder / "report.json")
+    [record] = [r for r in data["results"] if r["check"] == "committee_disagreement"]
+    assert record["outcome"] == "passed" and 1 <= len(record["to_label"]) <= 5
+    frames = read(folder / "to_label.extxyz", ":")
+    assert len(frames) == len(record["to_label"])
+    assert all(a.info["mlipcheck_outcome"] == "uncertain" and "force spread" in a.info["mlipcheck_tests"]
+               for a in frames)
 
 
 def test_every_plot_belongs_to_a_check_of_the_suites():

@@ -29,6 +29,9 @@ class Measurement:
     # What a pass requires of value against threshold. A check with several criteria puts the one
     # that decided the verdict in metric/value/threshold/relation: the headline is that quantity.
     relation: str = "<="
+    # Structures worth a DFT label whatever the verdict (a committee's most uncertain frames), each
+    # with info["mlipcheck_reason"]: written beside the failing structures and into to_label.extxyz.
+    to_label: list = field(default_factory=list)
 
     def __post_init__(self):
         # The headline must be the quantity that decided: value `relation` threshold says what

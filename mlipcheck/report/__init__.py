@@ -202,34 +202,40 @@ RECORD_KEYS = ("test_id", "model", "outcome", "value", "threshold", "unit")
 
 
 def write_to_label(data, folder: Path) -> int:
-    """One `to_label.extxyz` of the run: every structure a test failed or errored on, once each
-    (the same positions, cell and species written by two tests are one frame), tagged in `info`
-    with the tests, checks, values and thresholds, ready for a DFT code and then for training.
-    Returns the number of frames (none: no file)."""
+    """One `to_label.extxyz` of the run: every structure a test failed or errored on, and every
+    frame a check flagged as worth labelling whatever its verdict (a committee's most uncertain),
+    once each (the same positions, cell and species written by two tests are one frame), tagged in
+    `info` with the tests, checks, values and thresholds, ready for a DFT code and then for
+    training. Returns the number of frames (none: no file)."""
     import numpy as np
     from ase.io import read, write
 
     frames, seen = [], {}
     for r in data["results"]:
-        path = r.get("structure")
-        if r["outcome"] not in ("failed", "error") or not path or not Path(path).is_file():
-            continue
-        try:
-            atoms = read(path)
-        except Exception:  # noqa: BLE001 - a structure file that cannot be read is left out
-            continue
-        key = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (
-            atoms.numbers, np.round(atoms.positions, 6), np.round(atoms.cell.array, 6), atoms.pbc))).hexdigest()
-        tag = f"{display_name(r)}: {r['outcome']}, {r['check']} = {r['value']} (threshold {r['threshold']})"
-        if key in seen:
-            seen[key].info["mlipcheck_tests"] += f"; {tag}"
-            continue
-        atoms.info = {"mlipcheck_tests": tag, "mlipcheck_check": r["check"], "mlipcheck_model": r["model"],
-                      "mlipcheck_value": r["value"] if r["value"] is not None else "",
-                      "mlipcheck_threshold": r["threshold"] if r["threshold"] is not None else "",
-                      "mlipcheck_outcome": r["outcome"], "material_class": r.get("material_class") or ""}
-        seen[key] = atoms
-        frames.append(atoms)
+        paths = [(path, "failed") for path in [r.get("structure")]
+                 if path and r["outcome"] in ("failed", "error")]
+        paths += [(path, "flagged") for path in r.get("to_label") or []]
+        for path, why in paths:
+            if not Path(path).is_file():
+                continue
+            try:
+                atoms = read(path)
+            except Exception:  # noqa: BLE001 - a structure file that cannot be read is left out
+                continue
+            key = hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (
+                atoms.numbers, np.round(atoms.positions, 6), np.round(atoms.cell.array, 6), atoms.pbc))).hexdigest()
+            tag = (f"{display_name(r)}: {r['outcome']}, {r['check']} = {r['value']} (threshold {r['threshold']})"
+                   if why == "failed" else f"{display_name(r)}: {atoms.info.get('mlipcheck_reason', 'flagged')}")
+            if key in seen:
+                seen[key].info["mlipcheck_tests"] += f"; {tag}"
+                continue
+            atoms.info = {"mlipcheck_tests": tag, "mlipcheck_check": r["check"], "mlipcheck_model": r["model"],
+                          "mlipcheck_value": r["value"] if r["value"] is not None else "",
+                          "mlipcheck_threshold": r["threshold"] if r["threshold"] is not None else "",
+                          "mlipcheck_outcome": r["outcome"] if why == "failed" else "uncertain",
+                          "material_class": r.get("material_class") or ""}
+            seen[key] = atoms
+            frames.append(atoms)
     target = folder / "to_label.extxyz"
     target.unlink(missing_ok=True)
     if frames:

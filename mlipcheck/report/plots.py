@@ -227,3 +227,35 @@ def migration_plots(records) -> list[str]:
         axis.legend(fontsize=7)
         images.append(_image(plt, figure, r["case"]))
     return images
+
+
+@plot("elastic_softening", title="Elastic constants against the reference")
+def elastic_plots(records) -> list[str]:
+    """Each model's C_ij against the reference's, every crystal on one parity plot per model: the
+    slope of the points is the softening the verdict gates."""
+    points = defaultdict(list)
+    for r in records:
+        d = r.get("details") or {}
+        for key, value in d.items():
+            if key.startswith("C") and key.endswith("_reference_GPa") and f"{key[:3]}_GPa" in d:
+                points[r["model"]].append((r["case"], key[:3], value, d[f"{key[:3]}_GPa"]))
+    images = []
+    for model, rows in sorted(points.items()):
+        plt, figure, axis = _figure()
+        ref = [p[2] for p in rows]
+        got = [p[3] for p in rows]
+        high = max(ref + got) * 1.05
+        axis.plot([0, high], [0, high], color="#999", lw=0.8)
+        for constant, marker in (("C11", "o"), ("C12", "s"), ("C44", "^")):
+            chosen = [p for p in rows if p[1] == constant]
+            if chosen:
+                axis.plot([p[2] for p in chosen], [p[3] for p in chosen], marker, ms=4, ls="", label=constant)
+        for case, constant, x, y in rows:
+            if constant == "C11":
+                axis.annotate(case, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        axis.set_xlabel("reference C_ij (GPa)")
+        axis.set_ylabel(f"{model} C_ij (GPa)")
+        axis.set_title(f"{model}: elastic constants (slope = softening)")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, model))
+    return images

@@ -23,7 +23,7 @@ def new_record(test_id: str, name: str, suite: str, check: str, model: str | Non
     """A record before its test has run: no measurement, no outcome."""
     return {"test_id": test_id, "name": name, "model": model, "suite": suite, "check": check, "case": plain(case),
             "material_class": plain(material_class), "metric": None, "value": None, "relation": "<=", "unit": None,
-            "threshold": None, "passed": False, "outcome": None, "message": None, "structure": None,
+            "threshold": None, "passed": False, "outcome": None, "message": None, "structure": None, "to_label": [],
             "details": None, "duration_s": None, "model_seconds": None}
 
 

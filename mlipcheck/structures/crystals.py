@@ -53,6 +53,19 @@ def phonon_crystals(model, section, seed=0) -> list[tuple[str, Atoms]]:
     return out
 
 
+def elastic_crystals(model, section, seed=0, user_references=()) -> list[tuple[str, Atoms]]:
+    """The phonon suite's crystals, and a crystal built from each --elastic-reference row (its
+    prototype at its a_A) that none of those matches and whose elements the model declares."""
+    out = phonon_crystals(model, section, seed)
+    for reference in user_references:
+        if model.unsupported(Atoms(reference.name).get_chemical_symbols()):
+            continue
+        if reference.a is None or any(reference.matches(atoms) for _, atoms in out):
+            continue
+        out.append((f"{reference.name}-{reference.structure}", bulk(reference.name, reference.structure, a=reference.a)))
+    return out
+
+
 def vacancy_references(model, section, seed=0):
     from mlipcheck.checks.properties.defects import vacancy_references as table
 
@@ -63,12 +76,17 @@ def vacancy_references(model, section, seed=0):
 
 @provider("item", marker="model_items", what="{0} crystal")
 def crystal_targets(session, model, kind: str, section_name: str) -> list[Target]:
-    """The crystals of a property suite for one model: kind eos, phonons or vacancies."""
+    """The crystals of a property suite for one model: kind eos, phonons, elastic or vacancies."""
     section = session.profile.section(section_name)
     if kind == "eos":
         items = eos_references(model, section, session.seed, session.option("eos_reference"))
     elif kind == "phonons":
         items = phonon_crystals(model, section, session.seed)
+    elif kind == "elastic":
+        from mlipcheck.checks.properties.elastic import load_elastic_reference
+
+        user = [row for path in session.option("elastic_reference") for row in load_elastic_reference(path)]
+        items = elastic_crystals(model, section, session.seed, user)
     elif kind == "vacancies":
         items = vacancy_references(model, section, session.seed)
     else:

@@ -40,9 +40,20 @@ def check_committee(models, section, seed=0) -> Measurement:
             far.append(squeezed)
     if not in_domain or not far:
         return Measurement("committee", "no structure all models support", 0, "", 0, True, case="committee")
-    near_e, near_f = np.mean([_spread(models, a) for a in in_domain], axis=0)
-    far_e, far_f = np.mean([_spread(models, a) for a in far], axis=0)
+    near = [_spread(models, a) for a in in_domain]
+    spreads = [_spread(models, a) for a in far]
+    near_e, near_f = np.mean(near, axis=0)
+    far_e, far_f = np.mean(spreads, axis=0)
     limit = float(section["max_extrapolation_spread"])
+    # The most uncertain structures, in-domain or far, are the committee's request for labels: those
+    # the models disagree on beyond twice their in-domain spread and `label_min_spread`
+    floor = max(2 * near_f, float(section["label_min_spread"]))
+    ranked = sorted(zip([s[1] for s in near + spreads], range(len(near + spreads)), in_domain + far), reverse=True)
+    to_label = []
+    for force_spread, _, atoms in [r for r in ranked if r[0] > floor][:int(section["label_frames"])]:
+        atoms = atoms.copy()
+        atoms.info["mlipcheck_reason"] = f"committee force spread {force_spread:.3g} eV/A (mean over atoms)"
+        to_label.append(atoms)
     return Measurement(
         "committee", "force spread on extrapolation structures", float(far_f), "eV/A",
         limit if limit > 0 else np.inf, bool(limit <= 0 or far_f <= limit),
@@ -51,4 +62,6 @@ def check_committee(models, section, seed=0) -> Measurement:
                  "in_domain_energy_spread_eV_per_atom": float(near_e), "in_domain_force_spread_eV_per_A": float(near_f),
                  "extrapolation_energy_spread_eV_per_atom": float(far_e),
                  "extrapolation_force_spread_eV_per_A": float(far_f),
-                 "force_spread_ratio": float(far_f / near_f) if near_f else None})
+                 "force_spread_ratio": float(far_f / near_f) if near_f else None,
+                 "label_frames": len(to_label)},
+        to_label=to_label)

@@ -10,16 +10,29 @@ fit is shown to be linear (the constants from the smallest and the largest magni
   Coudert, Phys. Rev. B 90, 224104 (2014): necessary and sufficient). A model that makes a
   crystal mechanically unstable fails.
 - Bulk and shear moduli by Voigt, Reuss and Hill averages; C11, C12, C44 and the rest reported.
+- Against a reference (mlipcheck's PBE table, fixtures/reference_set/elastic_constants.csv, and
+  any --elastic-reference file): the Hill bulk and shear moduli's relative errors (the field's
+  metric: matcalc and LAMBench compare K_VRH and G_VRH), every tabulated C_ij beside its
+  reference, and the softening of the constants: the slope s of y = s x with x the reference and
+  y the model's constants, as the error suite reports force softening.
 """
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
+from ase.formula import Formula
 from ase.units import GPa
 
 from mlipcheck.checks.properties.relaxation import relax
 from mlipcheck.engine.evaluate import evaluate
-from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.measurement import Measurement, NotApplicable
+from mlipcheck.engine.memo import memo
+from mlipcheck.engine.statistics import slope
 
 VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
 
@@ -77,13 +90,23 @@ def moduli(c: np.ndarray) -> dict:
     return out
 
 
+def relaxed_elastic_tensor(model, atoms: Atoms, section) -> tuple[Atoms, np.ndarray, dict]:
+    """(relaxed cell, C at the smallest strain, {magnitude: C}) of the model's crystal, computed
+    once per model and settings: the stability and the reference checks read the same tensor."""
+    key = ("elastic", atoms.get_chemical_formula(), atoms.cell.cellpar().round(4).tobytes(),
+           tuple(float(m) for m in section["strains"]), float(section["fmax"]))
+    if key not in memo(model):
+        cell, _, _ = relax(model, atoms, float(section["fmax"]), int(section["steps"]))
+        memo(model)[key] = (cell, *elastic_tensor(model, cell, section))
+    return memo(model)[key]
+
+
 def check_mechanical_stability(model, name: str, atoms: Atoms, section) -> Measurement:
     """Born stability of the model's relaxed crystal: the smallest eigenvalue of C must be
     positive. The constants at the smallest and largest strain must agree within
     `max_nonlinearity` (relative to the largest |C_ij|), or the fit is not linear: said in the
     details (`nonlinearity`), and the smallest strain's constants are judged."""
-    cell, _, _ = relax(model, atoms, float(section["fmax"]), int(section["steps"]))
-    c, by_magnitude = elastic_tensor(model, cell, section)
+    cell, c, by_magnitude = relaxed_elastic_tensor(model, atoms, section)
     eigenvalues = np.linalg.eigvalsh(c)
     scale = float(np.abs(c).max()) or 1.0
     nonlinearity = float(np.abs(by_magnitude[max(by_magnitude)] - c).max() / scale)
@@ -96,3 +119,149 @@ def check_mechanical_stability(model, name: str, atoms: Atoms, section) -> Measu
     passed = smallest > 0
     return Measurement("mechanical_stability", "smallest eigenvalue of the elastic tensor (Born)", smallest, "GPa",
                        0.0, passed, case=name, details=details, atoms=None if passed else cell, relation=">")
+
+
+# Reference tables: one row per crystal, `name` its formula, `structure` a prototype below, the
+# independent constants of its lattice system in GPa (cubic: C11, C12, C44; hexagonal: C11, C12,
+# C13, C33, C44), optional `a_A` (cubic lattice constant) and `source`.
+PROTOTYPES = {  # atoms in the primitive cell, atoms in the cubic cell (volume per atom from a_A)
+    "fcc": (1, 4), "bcc": (1, 2), "sc": (1, 1), "diamond": (2, 8), "rocksalt": (2, 8), "zincblende": (2, 8),
+    "cesiumchloride": (2, 2), "hcp": (2, None)}
+LATTICE_CONSTANTS = {"cubic": ("C11", "C12", "C44"), "hexagonal": ("C11", "C12", "C13", "C33", "C44")}
+
+
+@dataclass(frozen=True)
+class ElasticReference:
+    name: str
+    structure: str
+    constants: dict  # {"C11": GPa, ...}: the independent constants of the lattice system
+    a: float | None  # Angstrom, cubic prototypes
+    source: str
+
+    @property
+    def lattice(self) -> str:
+        return "hexagonal" if self.structure == "hcp" else "cubic"
+
+    def tensor(self) -> np.ndarray:
+        """The 6x6 stiffness matrix (GPa) the lattice system's independent constants make."""
+        k = self.constants
+        c = np.zeros((6, 6))
+        if self.lattice == "cubic":
+            c[:3, :3] = k["C12"]
+            c[[0, 1, 2], [0, 1, 2]] = k["C11"]
+            c[[3, 4, 5], [3, 4, 5]] = k["C44"]
+        else:
+            c[0, 1] = c[1, 0] = k["C12"]
+            c[0, 2] = c[2, 0] = c[1, 2] = c[2, 1] = k["C13"]
+            c[0, 0] = c[1, 1] = k["C11"]
+            c[2, 2], c[3, 3], c[4, 4], c[5, 5] = k["C33"], k["C44"], k["C44"], (k["C11"] - k["C12"]) / 2
+        return c
+
+    def matches(self, atoms: Atoms) -> bool:
+        """Same composition, as many atoms as the prototype's primitive cell, and (where a_A is
+        given) a volume per atom within 20 %: graphite is not judged against diamond."""
+        if Formula(self.name).reduce()[0] != Formula(atoms.get_chemical_formula()).reduce()[0]:
+            return False
+        if len(atoms) != PROTOTYPES[self.structure][0]:
+            return False
+        per_cubic_cell = PROTOTYPES[self.structure][1]
+        if self.a is None or per_cubic_cell is None:
+            return True
+        return abs(atoms.get_volume() / len(atoms) / (self.a ** 3 / per_cubic_cell) - 1) < 0.2
+
+
+def _number(row: dict, column: str) -> float:
+    text = (row.get(column) or "").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{column} {text!r} is not a number (GPa)") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{column} {text!r} is not a finite number (GPa)")
+    return value
+
+
+def load_elastic_reference(path) -> list[ElasticReference]:
+    """Rows of an elastic-constant table (CSV, `#` comments): name, structure, the lattice
+    system's independent constants in GPa, optional a_A and source."""
+    from mlipcheck.reference.sets import ReferenceDataError
+
+    path = Path(path)
+    try:
+        lines = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReferenceDataError(f"elastic reference {path}: cannot read it ({exc})") from None
+    out = []
+    for number, row in enumerate(csv.DictReader(lines), start=1):
+        try:
+            structure = (row.get("structure") or "").strip()
+            if structure not in PROTOTYPES:
+                raise ValueError(f"structure {structure!r}: give one of {', '.join(PROTOTYPES)}")
+            name = row["name"].strip()
+            unknown = [e for e in Formula(name).count() if e not in chemical_symbols]
+            if unknown or not name:
+                raise ValueError(f"name {name!r} is not a chemical formula")
+            wanted = LATTICE_CONSTANTS["hexagonal" if structure == "hcp" else "cubic"]
+            constants = {key: _number(row, key) for key in wanted}
+            a = float(row["a_A"]) if (row.get("a_A") or "").strip() else None
+            source = (row.get("source") or "").strip() or path.name
+            out.append(ElasticReference(name, structure, constants, a, source))
+        except (KeyError, TypeError, ValueError) as exc:
+            missing = f"column {exc} missing or empty" if isinstance(exc, (KeyError, TypeError)) else exc
+            raise ReferenceDataError(f"elastic reference {path}: row {number}: {missing}") from None
+    if not out:
+        raise ReferenceDataError(f"elastic reference {path}: no rows (columns: name,structure,C11,C12,C44,...)")
+    return out
+
+
+def default_elastic_references() -> list[ElasticReference]:
+    """mlipcheck's PBE table (computed with GPAW by fixtures/reference_set/make_periodic_set.py)."""
+    import mlipcheck.reference_data
+
+    return load_elastic_reference(Path(mlipcheck.reference_data.__file__).parent / "elastic_constants.csv")
+
+
+def _model_constants(c: np.ndarray, reference: ElasticReference) -> dict:
+    """The model's constants in the reference's lattice system, averaged over the entries that
+    symmetry makes equal (the relaxed cell's small departures from it are not the model's error)."""
+    if reference.lattice == "cubic":
+        return {"C11": float(np.mean(np.diag(c)[:3])), "C12": float(np.mean([c[0, 1], c[0, 2], c[1, 2]])),
+                "C44": float(np.mean(np.diag(c)[3:]))}
+    return {"C11": float((c[0, 0] + c[1, 1]) / 2), "C12": float(c[0, 1]), "C13": float((c[0, 2] + c[1, 2]) / 2),
+            "C33": float(c[2, 2]), "C44": float((c[3, 3] + c[4, 4]) / 2)}
+
+
+def elastic_comparison(model, name: str, atoms: Atoms, references, section) -> dict[str, Measurement]:
+    """Two verdicts of the model's tensor against the first reference that matches `atoms`:
+    `elastic_moduli` (the larger relative error of the Hill bulk and shear moduli) and
+    `elastic_softening` (slope of the model's constants against the reference's)."""
+    reference = next((r for r in references if r.matches(atoms)), None)
+    if reference is None:
+        raise NotApplicable(f"no elastic reference for {name} ({len(atoms)} atoms); give one with --elastic-reference")
+    cell, c, _ = relaxed_elastic_tensor(model, atoms, section)
+    model_constants = _model_constants(c, reference)
+    symmetric = ElasticReference(name, reference.structure, model_constants, None, "model")
+    got, want = moduli(symmetric.tensor()), moduli(reference.tensor())
+    errors = {m: abs(got[f"{m}_hill_GPa"] - want[f"{m}_hill_GPa"]) / want[f"{m}_hill_GPa"] for m in ("K", "G")}
+    keys = list(reference.constants)
+    s = slope([reference.constants[k] for k in keys], [model_constants[k] for k in keys])
+    details = {"reference": f"{reference.name} {reference.structure}: {reference.source}",
+               **{f"{k}_GPa": round(model_constants[k], 2) for k in keys},
+               **{f"{k}_reference_GPa": reference.constants[k] for k in keys},
+               "K_hill_GPa": round(got["K_hill_GPa"], 2), "K_hill_reference_GPa": round(want["K_hill_GPa"], 2),
+               "G_hill_GPa": round(got["G_hill_GPa"], 2), "G_hill_reference_GPa": round(want["G_hill_GPa"], 2),
+               "K_error": round(errors["K"], 4), "G_error": round(errors["G"], 4), "softening_scale": s}
+    worst = max(errors.values())
+    limit = float(section["max_modulus_error"])
+    low, high = (float(v) for v in section["softening_range"])
+    soft = s if s is not None else float("nan")
+    passed_soft = s is not None and low <= s <= high
+    return {
+        "elastic_moduli": Measurement(
+            "elastic_moduli", "larger relative error of the Hill bulk and shear moduli", worst, "", limit,
+            worst <= limit, case=name, details=details, atoms=None if worst <= limit else cell, relation="<="),
+        "elastic_softening": Measurement(
+            "elastic_softening", "slope s of the model's C_ij vs the reference's (y = s x)", soft, "",
+            low if soft < 1 else high, passed_soft, case=name, relation=">=" if soft < 1 else "<=",
+            details={**details, "gate": f"{low} <= s <= {high}"}, atoms=None if passed_soft else cell),
+    }
