@@ -1,6 +1,6 @@
-"""Defects and relaxation: vacancy formation energies (two supercell sizes) against the cited
-table, the vacancy migration path by NEB, surface energies in `full`, and relaxation of the model's own crystals keeping their
-space group."""
+"""Defects and relaxation: vacancy formation energies (two supercell sizes) against PBE (the
+cited table, experiment beside it), the vacancy migration path and barrier by NEB, surface
+energies in `full`, and relaxation of the model's own crystals keeping their space group."""
 import pytest
 
 from mlipcheck.checks.properties.defects import (
@@ -9,7 +9,11 @@ from mlipcheck.checks.properties.defects import (
     check_vacancy_energy,
     check_vacancy_size_convergence,
 )
-from mlipcheck.checks.properties.migration import check_migration_force_consistency, check_migration_path
+from mlipcheck.checks.properties.migration import (
+    check_migration_barrier,
+    check_migration_force_consistency,
+    check_migration_path,
+)
 from mlipcheck.checks.properties.relaxation import check_relaxation
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.defects]
@@ -34,6 +38,11 @@ def test_migration_path(model, item, profile, verdict):
 @pytest.mark.model_items("vacancies", "defects")
 def test_migration_force_consistency(model, item, profile, verdict):
     verdict(check_migration_force_consistency(model, item, profile.section("defects")))
+
+
+@pytest.mark.model_items("vacancies", "defects")
+def test_migration_barrier(model, item, profile, verdict):
+    verdict(check_migration_barrier(model, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")

@@ -189,3 +189,18 @@ def test_property_suites_take_crystals_from_the_model_and_reference_files(run, t
     (tmp_path / "bad.json").write_text("[]")
     bad = run("--model", "emt", "--eos-reference", str(tmp_path / "bad.json"), suite="test_eos.py")
     assert bad.ret == 4 and "BM_fit_data" in bad.stderr.str() + bad.stdout.str()
+
+
+def test_elastic_reference_file_adds_its_crystals_and_a_bad_one_is_a_usage_error(run, tmp_path):
+    """--elastic-reference: a row none of the suite's crystals matches adds its crystal (here EMT's
+    Ni, judged against EMT's own constants: passes); a malformed file stops the run, exit 4."""
+    table = tmp_path / "emt_ni.csv"
+    # EMT's Ni at its lattice constant, from make_periodic_set.py's elastic protocol run with EMT
+    table.write_text("name,structure,a_A,C11,C12,C44,source\nNi,fcc,3.4872,230.2,148.8,147.0,EMT\n")
+    result = run("--model", "emt", "--elastic-reference", str(table), "-k", "elastic_moduli and Ni",
+                 "--mlipcheck-profile", "quick", suite="test_elastic.py")
+    out = result.stdout.str()
+    assert "PASSED" in out and "test_elastic_moduli[emt-Ni-fcc]" in out, out
+    (tmp_path / "bad.csv").write_text("name,structure,C11\nNi,fcc,1\n")
+    bad = run("--model", "emt", "--elastic-reference", str(tmp_path / "bad.csv"), suite="test_elastic.py")
+    assert bad.ret == 4 and "C12" in bad.stderr.str() + bad.stdout.str()

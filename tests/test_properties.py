@@ -21,7 +21,11 @@ from mlipcheck.checks.properties.eos import (
     load_eos_reference,
     model_eos,
 )
-from mlipcheck.checks.properties.migration import check_migration_force_consistency, check_migration_path
+from mlipcheck.checks.properties.migration import (
+    check_migration_barrier,
+    check_migration_force_consistency,
+    check_migration_path,
+)
 from mlipcheck.checks.properties.phonons import (
     check_acoustic_sum_rule,
     check_dynamical_stability,
@@ -132,9 +136,10 @@ def test_phonon_reference_folder_without_force_sets(tmp_path):
 def test_vacancy_energy_catches_over_penalised_undercoordination(broken, full):
     section = full.section("defects")
     cu = vacancy_references()["Cu"]
-    assert cu.kind == "experiment" and "Ehrhart" in cu.source
+    assert cu.kind == "PBE" and "Angsten" in cu.source and "Ehrhart" in cu.experiment_source
     correct, undercoordinated = broken("correct"), broken("undercoordinated")
-    assert check_vacancy_energy(correct, cu, section).passed
+    good = check_vacancy_energy(correct, cu, section)
+    assert good.passed and good.details["experiment_eV"] == 1.28  # reported beside PBE, not gated
     assert check_vacancy_size_convergence(correct, cu, section).passed
     bad = check_vacancy_energy(undercoordinated, cu, section)
     assert not bad.passed and bad.details["E_f_3x3x3_eV"] > 2.0
@@ -162,16 +167,20 @@ def test_interstitial_must_cost_more_than_a_vacancy(broken, quick):
 
 
 def test_migration_band_passes_emt_and_catches_a_spurious_minimum_and_inconsistent_forces(broken, full):
-    """EMT's Ni vacancy jump: one maximum (1.17 eV), forces integrate to the energies (< 1e-4 eV).
-    A pair well at the saddle's distance puts two minima on the path; forces 2 % off -dE/dx
-    integrate to a profile 0.02 eV off."""
+    """EMT's Ni vacancy jump: one maximum (1.17 eV, PBE 1.08), forces integrate to the energies
+    (< 1e-4 eV). A pair well at the saddle's distance puts two minima on the path and lowers the
+    barrier; forces 2 % off -dE/dx integrate to a profile 0.02 eV off."""
     section = full.section("defects")
     ni = vacancy_references()["Ni"]
     correct = broken("correct")
     path = check_migration_path(correct, ni, section)
     assert path.passed and path.details["barrier_eV"] == pytest.approx(1.165, abs=0.01)
     assert check_migration_force_consistency(correct, ni, section).value < 1e-3
+    barrier = check_migration_barrier(correct, ni, section)  # EMT 1.165 against PBE 1.08 eV
+    assert barrier.passed and barrier.details["reference_eV"] == 1.08, barrier.describe()
     well = check_migration_path(broken("saddle_well"), ni, section)
     assert not well.passed and well.details["interior_minima"] == 2
+    low = check_migration_barrier(broken("saddle_well"), ni, section)  # the well at the saddle lowers it
+    assert not low.passed and low.details["minus_reference_eV"] < -0.25, low.describe()
     assert check_migration_force_consistency(broken("saddle_well"), ni, section).passed  # conservative
     assert not check_migration_force_consistency(broken("inconsistent_forces"), ni, section).passed

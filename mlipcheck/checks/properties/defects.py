@@ -28,9 +28,12 @@ from mlipcheck.engine.memo import memo
 class VacancyReference:
     element: str
     structure: str
-    energy: float  # eV
-    kind: str  # "experiment" or "DFT-PBE"
+    energy: float  # eV, PBE vacancy formation energy: gated
+    migration: float | None  # eV, PBE migration barrier: gated where given
     source: str
+    experiment: float | None  # eV, measured formation energy: reported beside it
+    experiment_source: str
+    kind: str = "PBE"
 
 
 def vacancy_references() -> dict[str, VacancyReference]:
@@ -39,8 +42,14 @@ def vacancy_references() -> dict[str, VacancyReference]:
 
     path = Path(mlipcheck.reference_data.__file__).parent / "vacancy_formation_energies.csv"
     rows = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
-    return {r["element"]: VacancyReference(r["element"], r["structure"], float(r["vacancy_formation_eV"]),
-                                           r["kind"], r["source"]) for r in csv.DictReader(rows)}
+
+    def number(text):
+        return float(text) if text.strip() else None
+
+    return {r["element"]: VacancyReference(r["element"], r["structure"], float(r["pbe_vacancy_formation_eV"]),
+                                           number(r["pbe_migration_eV"]), r["pbe_source"],
+                                           number(r["experiment_vacancy_formation_eV"]), r["experiment_source"])
+            for r in csv.DictReader(rows)}
 
 
 def relaxed_bulk(model, element: str, structure: str, section) -> Atoms:
@@ -91,6 +100,8 @@ def _vacancy(model, reference: VacancyReference, section) -> dict[str, Measureme
     details = {**{f"E_f_{n}x{n}x{n}_eV": e for n, e in energies.items()},
                "atoms_large": len(cell) * large**3, "reference_eV": reference.energy,
                "reference_kind": reference.kind, "reference_source": reference.source,
+               "experiment_eV": reference.experiment, "experiment_source": reference.experiment_source,
+               "minus_experiment_eV": None if reference.experiment is None else energies[large] - reference.experiment,
                "lattice_A": float(cell.cell.lengths()[0])}
     tolerance = float(section["vacancy_tolerance_eV"])
     error = abs(energies[large] - reference.energy)

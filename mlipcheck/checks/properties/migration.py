@@ -168,3 +168,19 @@ def check_migration_force_consistency(model, reference: VacancyReference, sectio
     return Measurement("migration_force_consistency", "max |E(image) - integral of -F.dR along the band|",
                        float(mismatch.max()), "eV", limit, passed, case=reference.element,
                        details=_band_details(band), atoms=None if passed else band.images[worst])
+
+
+def check_migration_barrier(model, reference: VacancyReference, section, seed=0) -> Measurement:
+    """The band's barrier (highest image above the initial state) against the PBE barrier."""
+    if reference.migration is None:
+        raise NotApplicable(f"no PBE migration barrier tabulated for {reference.element}")
+    band = migration_band(model, reference, section)
+    barrier = float(band.energies.max())
+    error = abs(barrier - reference.migration)
+    limit = float(section["migration_barrier_tolerance_eV"])
+    passed = error <= limit
+    details = {**_band_details(band), "reference_eV": reference.migration, "reference_source": reference.source,
+               "minus_reference_eV": barrier - reference.migration}
+    return Measurement("migration_barrier", "|barrier - PBE barrier|", error, "eV", limit, passed,
+                       case=reference.element, details=details,
+                       atoms=None if passed else band.images[int(np.argmax(band.energies))])
