@@ -221,6 +221,8 @@ def migration_plots(records) -> list[str]:
         plt, figure, axis = _figure()
         axis.plot(d["band_path_A"], d["band_E_eV"], "o-", ms=4, lw=1.2, label=f"{r['model']}: E(image)")
         axis.plot(d["band_path_A"], d["band_E_from_forces_eV"], "k--", lw=0.8, label="integral of -F.dR")
+        if d.get("reference_barrier_eV") is not None:
+            axis.axhline(d["reference_barrier_eV"], color="#c33", lw=0.8, ls=":", label="PBE barrier")
         axis.set_xlabel("distance along the band (Å, all atoms)")
         axis.set_ylabel("E − E(initial) (eV)")
         axis.set_title(f"{r['case']}: vacancy jump, barrier {d['barrier_eV']:.3g} eV")

@@ -148,7 +148,8 @@ def check_migration_path(model, reference: VacancyReference, section, seed=0) ->
     band = migration_band(model, reference, section)
     maxima, minima = interior_extrema(band.energies, float(section["migration_noise_eV"]))
     extra = minima + abs(maxima - 1)
-    details = {**_band_details(band), "interior_maxima": maxima, "interior_minima": minima}
+    details = {**_band_details(band), "interior_maxima": maxima, "interior_minima": minima,
+               "reference_barrier_eV": reference.migration}
     if not band.converged:
         details["note"] = f"band not converged to fmax {section['migration_fmax']} in {band.steps} steps"
     passed = extra == 0
