@@ -188,16 +188,19 @@ def test_default_set_exists_and_states_its_method():
     molecules, crystals = (load_reference(path) for path in default_sets())
     assert molecules.classes == ["ionic", "molecule"] and not molecules.problems
     assert crystals.classes == ["2d", "covalent", "disordered", "ionic", "metal", "surface"] and not crystals.problems
-    assert all(sum(f.material_class == c for f in crystals.frames) >= 4 for c in crystals.classes)
+    assert all(sum(f.material_class == c for f in crystals.frames) >= 3 for c in crystals.classes)
     for frame in molecules.frames:
         info = frame.atoms.info
         assert info["method"] == "PBE" and info["code"].startswith("PySCF") and "basis" in info
         assert frame.forces is not None and frame.energy is not None and not frame.atoms.pbc.any()
     for frame in crystals.frames:  # one cutoff and smearing for all: energies comparable in the file
         info = frame.atoms.info
-        assert info["method"] == "PBE" and info["code"].startswith("GPAW") and info["ecut_eV"] == 500.0
+        assert info["method"] == "PBE" and info["code"].startswith("GPAW") and info["ecut_eV"] == 700.0
         assert info["smearing"] == "marzari-vanderbilt 0.1 eV" and frame.forces is not None
-        assert frame.stress is None  # not converged at 500 eV (fixtures/reference_set/README.md)
+        assert np.linalg.norm(frame.forces.sum(axis=0)) < 2e-3  # eV/A: forces of a periodic cell sum to zero
+        # stress on bulk cells where converged (README: not the ionic class, nor slabs and sheets)
+        bulk_cell = frame.material_class in ("metal", "covalent", "disordered")
+        assert (frame.stress is not None) == bulk_cell, (frame.material_class, info["config_type"])
 
 
 def _fake(label_errors):
