@@ -120,14 +120,20 @@ class Session:
                     self._reference_sets.append(exc)
         return self._reference_sets
 
+    def user_elastic_references(self) -> list:
+        """The rows of the --elastic-reference files, read once."""
+        if self._elastic_references is None:
+            from mlipcheck.checks.properties.elastic import load_elastic_reference
+
+            self._elastic_references = [row for path in self.option("elastic_reference")
+                                        for row in load_elastic_reference(path)]
+        return self._elastic_references
+
     def elastic_references(self) -> list:
         """--elastic-reference rows first (the user's own win), then mlipcheck's PBE table."""
-        from mlipcheck.checks.properties.elastic import default_elastic_references, load_elastic_reference
+        from mlipcheck.checks.properties.elastic import default_elastic_references
 
-        if self._elastic_references is None:
-            user = [row for path in self.option("elastic_reference") for row in load_elastic_reference(path)]
-            self._elastic_references = user + default_elastic_references()
-        return self._elastic_references
+        return self.user_elastic_references() + list(default_elastic_references())
 
     def write_structure(self, test_id: str, atoms, model, reason: str) -> Path:
         """`atoms` as extxyz under the report folder, named after the test, tagged with the model,

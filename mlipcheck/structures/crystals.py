@@ -83,10 +83,7 @@ def crystal_targets(session, model, kind: str, section_name: str) -> list[Target
     elif kind == "phonons":
         items = phonon_crystals(model, section, session.seed)
     elif kind == "elastic":
-        from mlipcheck.checks.properties.elastic import load_elastic_reference
-
-        user = [row for path in session.option("elastic_reference") for row in load_elastic_reference(path)]
-        items = elastic_crystals(model, section, session.seed, user)
+        items = elastic_crystals(model, section, session.seed, session.user_elastic_references())
     elif kind == "vacancies":
         items = vacancy_references(model, section, session.seed)
     else:

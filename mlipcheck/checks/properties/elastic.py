@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -227,11 +228,12 @@ def load_elastic_reference(path) -> list[ElasticReference]:
     return out
 
 
-def default_elastic_references() -> list[ElasticReference]:
-    """mlipcheck's PBE table (computed with GPAW by fixtures/reference_set/make_periodic_set.py)."""
+@lru_cache(maxsize=1)
+def default_elastic_references() -> tuple[ElasticReference, ...]:
+    """mlipcheck's PBE table (computed with GPAW by fixtures/reference_set/make_periodic_set.py), read once."""
     import mlipcheck.reference_data
 
-    return load_elastic_reference(Path(mlipcheck.reference_data.__file__).parent / "elastic_constants.csv")
+    return tuple(load_elastic_reference(Path(mlipcheck.reference_data.__file__).parent / "elastic_constants.csv"))
 
 
 def _model_constants(c: np.ndarray, reference: ElasticReference) -> dict:
