@@ -1,11 +1,12 @@
 """Defects and relaxation: vacancy formation energies (two supercell sizes) against PBE (the
 cited table, experiment beside it), the vacancy migration path and barrier by NEB, surface
-energies in `full`, and relaxation of the model's own crystals keeping their space group."""
+energies (facet ordering, error against PBE) in `full`, and relaxation of the model's own crystals keeping their space group."""
 import pytest
 
 from mlipcheck.checks.properties.defects import (
     check_interstitial,
     check_surface_energies,
+    check_surface_energy_error,
     check_vacancy_energy,
     check_vacancy_size_convergence,
 )
@@ -57,6 +58,13 @@ def test_surface_energies(model, item, profile, verdict):
     if profile.quick:
         pytest.skip("surface energies run in the full profile")
     verdict(check_surface_energies(model, item.element, item.structure, profile.section("defects")))
+
+
+@pytest.mark.model_items("vacancies", "defects")
+def test_surface_energy_error(model, item, profile, verdict):
+    if profile.quick:
+        pytest.skip("surface energies run in the full profile")
+    verdict(check_surface_energy_error(model, item.element, item.structure, profile.section("defects")))
 
 
 @pytest.mark.quick

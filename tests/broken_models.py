@@ -297,6 +297,10 @@ class Undercoordinated(Wrapped):
 
     strength, inner, cutoff, full = 0.1, 2.8, 3.2, 12.0
 
+    def penalty(self, missing):
+        """(energy of each atom, its derivative) for `missing` neighbours."""
+        return self.strength * missing**2, 2 * self.strength * missing
+
     def extra(self, atoms):
         i, j, d, D = neighbor_list("ijdD", atoms, self.cutoff)
         x = np.clip((d - self.inner) / (self.cutoff - self.inner), 0.0, 1.0)
@@ -304,14 +308,26 @@ class Undercoordinated(Wrapped):
         dw = np.where((x > 0) & (x < 1), -0.5 * np.pi * np.sin(np.pi * x) / (self.cutoff - self.inner), 0.0)
         count = np.bincount(i, weights=w, minlength=len(atoms))
         missing = np.maximum(self.full - count, 0.0)
-        energy = self.strength * np.sum(missing**2)
-        # dE/dD_ij = -2 s missing_i dw(d) D/d, for D = r_j - r_i
-        g = (-2 * self.strength * missing[i] * dw / d)[:, None] * D
+        energy, slope = self.penalty(missing)
+        # dE/dD_ij = -penalty'(missing_i) dw(d) D/d, for D = r_j - r_i
+        g = (-slope[i] * dw / d)[:, None] * D
         forces = np.zeros((len(atoms), 3))
         np.add.at(forces, i, g)
         np.add.at(forces, j, -g)
         stress = (D.T @ g) / atoms.get_volume() if atoms.pbc.all() else np.zeros((3, 3))
-        return energy, forces, stress
+        return float(np.sum(energy)), forces, stress
+
+
+class SurfaceBlind(Undercoordinated):
+    """Charges every under-coordinated atom about the same, 0.6 eV x tanh(missing neighbours), however
+    many bonds it lost: a descriptor that saturates, and sees "surface atom" as a category. An
+    fcc (100) atom (8 neighbours) then costs what a (111) atom (9) costs, and the (100) facet, with
+    fewer atoms per area, comes out below (111): the facet ordering inverted. Bulk untouched."""
+
+    strength = 0.6
+
+    def penalty(self, missing):
+        return self.strength * np.tanh(missing), self.strength * (1 - np.tanh(missing) ** 2)
 
 
 class Expanded(Wrapped):
@@ -664,6 +680,10 @@ def pinned_to_lattice():
 
 def undercoordinated():
     return Undercoordinated()
+
+
+def surface_blind():
+    return SurfaceBlind()
 
 
 def expanded():

@@ -8,7 +8,15 @@ import pytest
 from ase.build import bulk
 from ase.units import GPa
 
-from mlipcheck.checks.properties.defects import check_vacancy_energy, check_vacancy_size_convergence, vacancy_references
+from mlipcheck.checks.properties.defects import (
+    SurfaceReference,
+    check_surface_energies,
+    check_surface_energy_error,
+    check_vacancy_energy,
+    check_vacancy_size_convergence,
+    surface_references,
+    vacancy_references,
+)
 from mlipcheck.checks.properties.eos import (
     EosFit,
     EosReference,
@@ -36,6 +44,7 @@ from mlipcheck.checks.properties.phonons import (
 )
 from mlipcheck.checks.properties.relaxation import check_relaxation
 from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.measurement import NotApplicable
 from mlipcheck.reference.sets import ReferenceDataError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
@@ -143,6 +152,43 @@ def test_vacancy_energy_catches_over_penalised_undercoordination(broken, full):
     assert check_vacancy_size_convergence(correct, cu, section).passed
     bad = check_vacancy_energy(undercoordinated, cu, section)
     assert not bad.passed and bad.details["E_f_3x3x3_eV"] > 2.0
+
+
+def test_surface_ordering_passes_emt_and_catches_a_model_blind_to_how_many_bonds_a_surface_atom_lost(broken, full):
+    """EMT: gamma(111) 1.04 < gamma(100) 1.13 J/m^2 for Cu. SurfaceBlind charges an 8- and a
+    9-coordinated atom alike, so the (100) facet, with fewer atoms per area, comes out lower."""
+    section = full.section("defects")
+    good = check_surface_energies(broken("correct"), "Cu", "fcc", section)
+    assert good.passed and 0.9 < good.value < 1.0
+    assert good.details["gamma_111_J_m2"] == pytest.approx(1.04, abs=0.02)
+    bad = check_surface_energies(broken("surface_blind"), "Cu", "fcc", section)
+    assert not bad.passed and bad.value > 1.0
+
+
+def test_surface_energy_error_passes_a_model_against_its_own_table_and_catches_softening(broken, full):
+    """Against a table of EMT's own gammas EMT passes (error ~0); the softened model (energies
+    x 0.7) misses it by 30 %, above the 20 % gate; an element without a row is not judged."""
+    section = full.section("defects")
+    correct = broken("correct")
+    own = check_surface_energies(correct, "Cu", "fcc", section).details
+    table = {("Cu", facet): SurfaceReference("Cu", facet, own[f"gamma_{facet}_J_m2"], "EMT, by this test")
+             for facet in ("111", "100")}
+    good = check_surface_energy_error(correct, "Cu", "fcc", section, references=table)
+    assert good.passed and good.value < 1e-6 and good.details["gamma_111_reference_J_m2"] == own["gamma_111_J_m2"]
+    bad = check_surface_energy_error(broken("softened"), "Cu", "fcc", section, references=table)
+    assert not bad.passed and bad.value == pytest.approx(0.3, abs=0.01) and bad.atoms is not None
+    assert bad.details["relative_error_100"] == pytest.approx(-0.3, abs=0.01)
+    with pytest.raises(NotApplicable, match="no PBE surface energy of Ag"):
+        check_surface_energy_error(correct, "Ag", "fcc", section, references=table)
+
+
+def test_shipped_surface_table_is_pbe_computed_by_the_project_and_ordered():
+    table = surface_references()
+    assert {("Cu", "111"), ("Cu", "100")} <= set(table)
+    for (element, facet), row in table.items():
+        assert "GPAW" in row.source and 0.3 < row.gamma < 3.0
+        if facet == "111" and (element, "100") in table:
+            assert row.gamma < table[(element, "100")].gamma  # every fcc metal: the close-packed facet lowest
 
 
 def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(broken, quick):

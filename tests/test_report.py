@@ -236,3 +236,13 @@ def test_every_plot_belongs_to_a_check_of_the_suites():
               for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef)}
     registered = {check for entry in plots.PLOTS for check in entry.checks}
     assert registered and registered <= checks, registered - checks
+
+
+def test_surface_energy_plot_draws_each_model_against_pbe():
+    from mlipcheck.report.plots import surface_plots
+
+    record = {"model": "emt", "case": "Cu", "check": "surface_energy_error", "threshold": 0.2,
+              "details": {"gamma_111_J_m2": 1.04, "gamma_100_J_m2": 1.13, "gamma_111_reference_J_m2": 1.3,
+                          "gamma_100_reference_J_m2": 1.4}}
+    images = surface_plots([record, {**record, "model": "other"}, {**record, "details": {}}])
+    assert len(images) == 2 and all("data:image/png;base64," in image for image in images)

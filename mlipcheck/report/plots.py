@@ -261,3 +261,36 @@ def elastic_plots(records) -> list[str]:
         axis.legend(fontsize=7)
         images.append(_image(plt, figure, model))
     return images
+
+
+@plot("surface_energy_error", title="Surface energies against PBE")
+def surface_plots(records) -> list[str]:
+    """Each model's gamma(111) and gamma(100) against the PBE table, one parity plot per model,
+    with the gate's band (|error| <= tolerance) drawn around the diagonal."""
+    points, tolerance = defaultdict(list), {}
+    for r in records:
+        d = r.get("details") or {}
+        tolerance[r["model"]] = r["threshold"]
+        for facet in ("111", "100"):
+            if f"gamma_{facet}_reference_J_m2" in d:
+                points[r["model"]].append((r["case"], facet, d[f"gamma_{facet}_reference_J_m2"], d[f"gamma_{facet}_J_m2"]))
+    images = []
+    for model, rows in sorted(points.items()):
+        plt, figure, axis = _figure()
+        high = max([p[2] for p in rows] + [p[3] for p in rows]) * 1.1
+        band = tolerance[model]
+        axis.plot([0, high], [0, high], color="#999", lw=0.8)
+        axis.fill_between([0, high], [0, high * (1 - band)], [0, high * (1 + band)], color="#ddd", alpha=0.5,
+                          label=f"±{100 * band:.0f} %")
+        for facet, marker in (("111", "o"), ("100", "s")):
+            chosen = [p for p in rows if p[1] == facet]
+            axis.plot([p[2] for p in chosen], [p[3] for p in chosen], marker, ms=4, ls="", label=f"({facet})")
+        for case, facet, x, y in rows:
+            if facet == "111":
+                axis.annotate(case, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        axis.set_xlabel("PBE γ (J/m²)")
+        axis.set_ylabel(f"{model} γ (J/m²)")
+        axis.set_title(f"{model}: surface energies")
+        axis.legend(fontsize=7)
+        images.append(_image(plt, figure, model))
+    return images
