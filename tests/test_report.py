@@ -244,5 +244,17 @@ def test_surface_energy_plot_draws_each_model_against_pbe():
     record = {"model": "emt", "case": "Cu", "check": "surface_energy_error", "threshold": 0.2,
               "details": {"gamma_111_J_m2": 1.04, "gamma_100_J_m2": 1.13, "gamma_111_reference_J_m2": 1.3,
                           "gamma_100_reference_J_m2": 1.4}}
-    images = surface_plots([record, {**record, "model": "other"}, {**record, "details": {}}])
+    skipped = {"model": "emt", "case": "Ag", "check": "surface_energy_error", "threshold": None, "details": {}}
+    images = surface_plots([skipped, record, {**record, "model": "other"}, {**record, "details": {}}])
     assert len(images) == 2 and all("data:image/png;base64," in image for image in images)
+
+
+def test_a_plot_that_raises_leaves_a_message_not_a_lost_report(monkeypatch):
+    from mlipcheck.report import plots
+
+    def broken(records):
+        raise ValueError("bad details")
+
+    monkeypatch.setattr(plots, "PLOTS", [plots.Plot(("surface_energy_error",), "Surfaces", broken)])
+    sections = plots.sections({"results": [{"check": "surface_energy_error", "model": "m", "case": "Cu"}]})
+    assert sections == [("Surfaces", ["<p>this plot could not be drawn: ValueError: bad details</p>"])]
