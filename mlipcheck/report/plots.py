@@ -42,7 +42,7 @@ def sections(data) -> list[tuple[str, list[str]]]:
         records = [r for r in data["results"] if r["check"] in entry.checks]
         try:
             images = entry.draw(records) if records else []
-        except Exception as error:  # a plot's bug must not cost the run its report
+        except Exception as error:  # noqa: BLE001 - a plot's bug must not cost the run its report
             images = [f"<p>this plot could not be drawn: {_esc(type(error).__name__)}: {_esc(str(error))}</p>"]
         if images:
             out.append((entry.title, images))
