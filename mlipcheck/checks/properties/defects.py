@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -157,8 +158,10 @@ class SurfaceReference:
     source: str
 
 
+@lru_cache(maxsize=1)
 def surface_references() -> dict[tuple[str, str], SurfaceReference]:
-    """The computed PBE table in fixtures/reference_set/surface_energies.csv, by (element, facet)."""
+    """The computed PBE table in fixtures/reference_set/surface_energies.csv, by (element, facet);
+    read once per process (callers do not change it)."""
     import mlipcheck.reference_data
 
     path = Path(mlipcheck.reference_data.__file__).parent / "surface_energies.csv"
