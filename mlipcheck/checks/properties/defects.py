@@ -171,13 +171,13 @@ def surface_references() -> dict[tuple[str, str], SurfaceReference]:
             for r in csv.DictReader(rows)}
 
 
-def surface_energy(model, cell: Atoms, miller, layers: int, section) -> tuple[float, Atoms]:
-    """(J/m^2, the relaxed slab) of a slab of `layers` layers cut from the relaxed conventional cell."""
+def surface_energy(model, cell: Atoms, e_bulk: float, miller, layers: int, section) -> tuple[float, Atoms]:
+    """(J/m^2, the relaxed slab) of a slab of `layers` layers cut from the relaxed conventional cell,
+    whose energy per atom is `e_bulk` (eV)."""
     from ase.build import surface
 
     slab = surface(cell, miller, layers, vacuum=8.0, periodic=True)
     n = len(slab)
-    e_bulk = evaluate(model, cell, stress=False).energy / len(cell)
     relaxed, _, _ = relax(model, slab, float(section["fmax"]), int(section["steps"]), keep_symmetry=False, cell=False)
     area = np.linalg.norm(np.cross(relaxed.cell[0], relaxed.cell[1]))
     return (evaluate(model, relaxed, stress=False).energy - n * e_bulk) / (2 * area) / (J / m**2), relaxed
@@ -225,7 +225,8 @@ def _surface_gammas(model, element: str, structure: str, section) -> tuple[dict[
     key = ("surfaces", element, structure, layers)
     if key not in memo(model):
         cell = relaxed_bulk(model, element, structure, section)
-        computed = {facet: surface_energy(model, cell, miller, layers, section)
+        e_bulk = evaluate(model, cell, stress=False).energy / len(cell)  # once for both facets
+        computed = {facet: surface_energy(model, cell, e_bulk, miller, layers, section)
                     for facet, miller in (("111", (1, 1, 1)), ("100", (1, 0, 0)))}
         memo(model)[key] = ({f: float(g) for f, (g, _) in computed.items()}, {f: slab for f, (_, slab) in computed.items()})
     return memo(model)[key]
