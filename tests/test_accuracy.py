@@ -91,7 +91,7 @@ def test_correct_model_has_zero_error_and_broken_fails_exactly_its_class(broken,
 
 @needs_shared
 @pytest.mark.parametrize("name", ["Cu_test", "Ni_test"])
-def test_metrics_equal_numpy_on_mlearn(broken, name, sections):
+def test_metrics_equal_numpy_on_mlearn(broken, name, sections, tmp_path):
     """EMT on the shared mlearn VASP set: every reported number recomputed in a few lines of numpy."""
     path = SHARED / "mlearn" / f"{name}.extxyz"
     model = broken("correct")
@@ -109,7 +109,15 @@ def test_metrics_equal_numpy_on_mlearn(broken, name, sections):
     f_ref, f_emt = np.concatenate(f_ref), np.concatenate(f_emt)
     energy = check_energy_error(predictions, "metal", sections)
     force = check_force_error(predictions, "metal", sections)
-    stress = check_stress_error(predictions, "metal", sections)
+    with pytest.raises(ReferenceDataError, match="read as xy, xz, yz"):  # mlearn's files swap yz and xy
+        check_stress_error(predictions, "metal", sections)
+    reordered = read(path, ":")  # the same file with its shear columns put back: compared, and as numpy
+    for atoms, s in zip(reordered, s_ref):
+        atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces(),
+                                           stress=s[[0, 1, 2, 5, 4, 3]])
+    write(tmp_path / f"{name}.extxyz", reordered, format="extxyz")
+    stress = check_stress_error([predict_set(model, load_reference(tmp_path / f"{name}.extxyz"))], "metal", sections)
+    s_ref = [s[[0, 1, 2, 5, 4, 3]] for s in s_ref]
     softening = check_softening(predictions, "metal", sections)
     raw = np.array(e_emt) - np.array(e_ref)
     aligned = raw - raw.mean()  # one element: the alignment is the mean per-atom shift
@@ -137,6 +145,50 @@ def test_wrong_units_are_refused_with_the_reason(broken, tmp_path, scales, words
         predict_set(model, reference)
     with pytest.raises(ReferenceDataError, match=words):  # cached: the same answer, not recomputed
         predict_set(model, reference)
+
+
+@pytest.mark.parametrize("order, words", [((5, 3, 4), "read as xy, yz, xz"), ((4, 3, 5), "read as xz, yz, xy")])
+def test_shear_columns_in_another_order_are_not_compared(broken, tmp_path, sections, order, words):
+    """Sheared Cu labelled by EMT: in ASE's order the stress is compared (and exact); with the
+    shear columns in VASP's order (XY YZ ZX) or two of them swapped, the stress check refuses the
+    file with the reason, and energies and forces are judged as before."""
+    frames = []
+    for n, (i, j) in enumerate([(1, 2), (0, 2), (0, 1), (1, 2), (0, 1)]):
+        atoms = bulk("Cu", "fcc", 3.6, cubic=True)
+        strain = np.eye(3)
+        strain[i, j] = strain[j, i] = 0.01 * (n + 1)
+        atoms.set_cell(atoms.cell @ strain, scale_atoms=True)
+        frames.append(emt_labelled(rattled(atoms, n)))
+    write(tmp_path / "right.extxyz", frames, format="extxyz")
+    model = broken("correct")
+    right = [predict_set(model, load_reference(tmp_path / "right.extxyz"))]
+    assert right[0].stress_problem is None
+    stress = check_stress_error(right, "metal", sections)
+    assert stress.passed and stress.value < 1e-6
+    permuted = []
+    for atoms in frames:
+        voigt = atoms.get_stress()
+        atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces(),
+                                           stress=np.concatenate([voigt[:3], voigt[list(order)]]))
+        permuted.append(atoms)
+    write(tmp_path / "permuted.extxyz", permuted, format="extxyz")
+    wrong = [predict_set(model, load_reference(tmp_path / "permuted.extxyz"))]
+    with pytest.raises(ReferenceDataError, match=words):
+        check_stress_error(wrong, "metal", sections)
+    assert check_force_error(wrong, "metal", sections).passed and check_energy_error(wrong, "metal", sections).passed
+
+
+def test_a_poor_model_does_not_make_a_right_file_look_permuted(broken, tmp_path, sections):
+    """A model whose stress is far off (energy, forces and stress x0.7) still finds ASE's order best."""
+    frames = []
+    for n in range(4):
+        atoms = bulk("Cu", "fcc", 3.6, cubic=True)
+        strain = np.eye(3) + 0.02 * np.random.default_rng(n).normal(size=(3, 3))
+        atoms.set_cell(atoms.cell @ (strain + strain.T) / 2, scale_atoms=True)
+        frames.append(emt_labelled(rattled(atoms, n)))
+    write(tmp_path / "right.extxyz", frames, format="extxyz")
+    predictions = predict_set(broken("softened"), load_reference(tmp_path / "right.extxyz"))
+    assert predictions.stress_problem is None
 
 
 def test_stress_in_gpa_and_malformed_files(tmp_path):

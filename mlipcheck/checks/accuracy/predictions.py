@@ -18,6 +18,13 @@ COSINE_MIN_FORCE = 0.1  # eV/A: below this the direction of a reference force is
 # Hartree (27.2), kcal/mol (1/23.06), kJ/mol (1/96.5), Hartree/Bohr (51.4). A poor model is
 # further from 1 than a good one (EMT on ethanol: 0.23), so the band is wide.
 PLAUSIBLE_SLOPE = (0.1, 10.0)
+# Shear stress columns in another order than ASE's Voigt (yz, xz, xy), e.g. VASP's (XY, YZ, ZX):
+# a permutation then fits the model far better. Correct files of a good model: identity best; the
+# shared mlearn files (yz and xy swapped): 43-380 x better swapped (EMT). A poor model's shear
+# errors are alike under every order, so a large factor is the file's, not the model's.
+SHEAR_ORDER_FACTOR = 10.0
+SHEAR_SIGNAL_GPA = 0.5  # a frame's reference shear must reach this to tell one order from another
+SHEAR_NAMES = ("yz", "xz", "xy")
 
 
 @dataclass
@@ -44,6 +51,7 @@ class SetPredictions:
     unsupported: dict  # class -> frames with an element the model does not declare
     failures: dict  # class -> list of ModelCallError
     alignment: dict  # element -> eV added to the model's per-atom energies
+    stress_problem: str | None = None  # why this file's stress cannot be compared (energies, forces can)
 
 
 def predict_set(model, reference: ReferenceSet) -> SetPredictions:
@@ -76,6 +84,7 @@ def predict_set(model, reference: ReferenceSet) -> SetPredictions:
     except ReferenceDataError as exc:
         memo(model)[key] = exc  # every class of this file reports it; computed once
         raise
+    predictions.stress_problem = _shear_order_problem(predictions)
     memo(model)[key] = predictions
     return predictions
 
@@ -143,6 +152,30 @@ def _check_units(predictions: SetPredictions):
                 f"reference file {path}: reference stress = {s:.3g} x the model's: a factor of 10, as "
                 "kBar read as GPa (1 GPa = 10 kBar; eV/A^3 = GPa * ase.units.GPa). Convert the file's "
                 "stress; if the file is right, the model's stress unit is off (see stress_finite_strain).")
+
+
+def _shear_order_problem(predictions: SetPredictions) -> str | None:
+    """A file whose shear stress columns are in another order than ASE's: the permutation of
+    (yz, xz, xy) that fits the model SHEAR_ORDER_FACTOR times better than the file's order."""
+    from itertools import permutations
+
+    from ase.units import GPa
+
+    shear = ([1, 0, 0], [2, 2, 1])  # yz, xz, xy of the 3x3 tensors the results hold
+    rows = [r for r in predictions.results if r.stress_ref is not None and r.stress_model is not None]
+    ref = np.array([r.stress_ref[shear] for r in rows]).reshape(-1, 3) / GPa
+    got = np.array([r.stress_model[shear] for r in rows]).reshape(-1, 3) / GPa
+    if (np.abs(ref).max(axis=1, initial=0) > SHEAR_SIGNAL_GPA).sum() < 2:
+        return None
+    misfit = {order: float(((got - ref[:, order]) ** 2).sum()) for order in permutations(range(3))}
+    best = min(misfit, key=misfit.get)
+    if misfit[(0, 1, 2)] <= SHEAR_ORDER_FACTOR * max(misfit[best], 1e-12):
+        return None
+    return (f"reference file {predictions.reference.path}: its shear stress columns (ASE's Voigt order "
+            f"yz, xz, xy) fit the model {misfit[(0, 1, 2)] / max(misfit[best], 1e-12):.0f} x better read as "
+            f"{', '.join(SHEAR_NAMES[best.index(column)] for column in range(3))}: the file looks to store them in another order "
+            "(VASP prints XY YZ ZX). Its stress is not compared (energies and forces are); write the "
+            "columns in ASE's order to judge it.")
 
 
 def class_results(predictions: list[SetPredictions], material_class: str) -> list[FrameResult]:

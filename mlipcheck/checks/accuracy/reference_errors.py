@@ -26,6 +26,7 @@ from mlipcheck.checks.accuracy.predictions import (
     frame_atoms,
 )
 from mlipcheck.engine.measurement import Measurement, NotApplicable
+from mlipcheck.reference.sets import ReferenceDataError
 from mlipcheck.engine.statistics import bootstrap_interval, calibration, mae, slope
 
 
@@ -141,6 +142,9 @@ def check_stress_error(predictions, material_class, section, seed=0) -> Measurem
             if r.stress_ref is not None and r.stress_model is not None]
     if not rows:
         raise NotApplicable(f"no reference stress (or no model stress) in class {material_class}")
+    for p in predictions:
+        if p.stress_problem and any(r.material_class == material_class and r.stress_ref is not None for r in p.results):
+            raise ReferenceDataError(p.stress_problem)
     index = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
     diffs = [(r.stress_model - r.stress_ref)[index] / GPa for r in rows]
     low, high = bootstrap_interval(diffs, mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)
