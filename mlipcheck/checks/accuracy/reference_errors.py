@@ -26,8 +26,8 @@ from mlipcheck.checks.accuracy.predictions import (
     frame_atoms,
 )
 from mlipcheck.engine.measurement import Measurement, NotApplicable
-from mlipcheck.reference.sets import ReferenceDataError
 from mlipcheck.engine.statistics import bootstrap_interval, calibration, mae, slope
+from mlipcheck.reference.sets import ReferenceDataError
 
 
 def _energy_errors(rows, basis) -> np.ndarray:
