@@ -19,10 +19,11 @@ COSINE_MIN_FORCE = 0.1  # eV/A: below this the direction of a reference force is
 # further from 1 than a good one (EMT on ethanol: 0.23), so the band is wide.
 PLAUSIBLE_SLOPE = (0.1, 10.0)
 # Shear stress columns in another order than ASE's Voigt (yz, xz, xy), e.g. VASP's (XY, YZ, ZX):
-# a permutation then fits the model far better. Correct files of a good model: identity best; the
-# shared mlearn files (yz and xy swapped): 43-380 x better swapped (EMT). A poor model's shear
-# errors are alike under every order, so a large factor is the file's, not the model's.
-SHEAR_ORDER_FACTOR = 10.0
+# a permutation then fits the model far better, after a scale (a soft model's shear is smaller
+# than the reference's, not elsewhere). Misfit = what a least-squares slope s > 0 of model on
+# reference leaves. The shared mlearn files: EMT on Cu 378 x, Ni 43 x better permuted; CHGNet,
+# 2x softer in shear, on Si 4.0 x. A poor model's shear errors are alike under every order.
+SHEAR_ORDER_FACTOR = 3.0
 SHEAR_SIGNAL_GPA = 0.5  # a frame's reference shear must reach this to tell one order from another
 SHEAR_NAMES = ("yz", "xz", "xy")
 
@@ -167,15 +168,20 @@ def _shear_order_problem(predictions: SetPredictions) -> str | None:
     got = np.array([r.stress_model[shear] for r in rows]).reshape(-1, 3) / GPa
     if (np.abs(ref).max(axis=1, initial=0) > SHEAR_SIGNAL_GPA).sum() < 2:
         return None
-    misfit = {order: float(((got - ref[:, order]) ** 2).sum()) for order in permutations(range(3))}
+    def left_over(order):  # what the best slope s > 0 of model on reference leaves
+        along = float((got * ref[:, order]).sum())
+        return float((got ** 2).sum()) - max(along, 0.0) ** 2 / max(float((ref ** 2).sum()), 1e-12)
+
+    misfit = {order: left_over(order) for order in permutations(range(3))}
     best = min(misfit, key=misfit.get)
     if misfit[(0, 1, 2)] <= SHEAR_ORDER_FACTOR * max(misfit[best], 1e-12):
         return None
     return (f"reference file {predictions.reference.path}: its shear stress columns (ASE's Voigt order "
             f"yz, xz, xy) fit the model {misfit[(0, 1, 2)] / max(misfit[best], 1e-12):.0f} x better read as "
             f"{', '.join(SHEAR_NAMES[best.index(column)] for column in range(3))}: the file looks to store them in another order "
-            "(VASP prints XY YZ ZX). Its stress is not compared (energies and forces are); write the "
-            "columns in ASE's order to judge it.")
+            "(VASP prints XY YZ ZX), or the model to return them in another order (test_stress_finite_strain "
+            "tells which). Its stress is not compared (energies and forces are); write the columns in ASE's "
+            "order to judge it.")
 
 
 def class_results(predictions: list[SetPredictions], material_class: str) -> list[FrameResult]:
