@@ -148,3 +148,17 @@ def test_the_shipped_table_is_pbe_with_its_method():
         assert "PBE" in r.source and ("GPAW" in r.source or r.name == "Cu" and "mlearn" in r.source), r
         c11, c12, c44 = (r.constants[k] for k in ("C11", "C12", "C44"))
         assert c11 > abs(c12) and c11 + 2 * c12 > 0 and c44 > 0, r  # Born, cubic
+
+
+def test_the_full_profile_builds_every_tabulated_crystal(broken, full):
+    """The table's Si row has no crystal among the phonon suite's (the Delta set's Si cell has 8
+    atoms): the full profile builds it from the row (2 atoms at the table's a); quick samples."""
+    from mlipcheck.structures.crystals import elastic_crystals
+
+    model = broken("correct", elements="Si+Cu")
+    table = default_elastic_references()
+    crystals = dict(elastic_crystals(model, full.section("elastic"), 0, table))
+    assert len(crystals["Si-diamond"]) == 2
+    assert crystals["Si-diamond"].cell.cellpar()[0] == pytest.approx(5.4756 / 2 ** 0.5, rel=1e-4)
+    assert "Cu" in crystals and not any(name.startswith("Cu-") for name in crystals)  # Cu once, from the Delta set
+    assert "NaCl-rocksalt" not in crystals  # elements the model does not declare: not built

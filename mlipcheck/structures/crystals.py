@@ -53,11 +53,13 @@ def phonon_crystals(model, section, seed=0) -> list[tuple[str, Atoms]]:
     return out
 
 
-def elastic_crystals(model, section, seed=0, user_references=()) -> list[tuple[str, Atoms]]:
-    """The phonon suite's crystals, and a crystal built from each --elastic-reference row (its
-    prototype at its a_A) that none of those matches and whose elements the model declares."""
+def elastic_crystals(model, section, seed=0, references=()) -> list[tuple[str, Atoms]]:
+    """The phonon suite's crystals, and a crystal built from each row of `references` (its
+    prototype at its a_A) that none of those matches and whose elements the model declares:
+    --elastic-reference rows, and in the full profile mlipcheck's own table too (its Si row: the
+    Delta set's Si cell has 8 atoms, more than the phonon suite's crystals may)."""
     out = phonon_crystals(model, section, seed)
-    for reference in user_references:
+    for reference in references:
         if model.unsupported(Atoms(reference.name).get_chemical_symbols()):
             continue
         if reference.a is None or any(reference.matches(atoms) for _, atoms in out):
@@ -83,7 +85,9 @@ def crystal_targets(session, model, kind: str, section_name: str) -> list[Target
     elif kind == "phonons":
         items = phonon_crystals(model, section, session.seed)
     elif kind == "elastic":
-        items = elastic_crystals(model, section, session.seed, session.user_elastic_references())
+        every_row = int(section["max_elements"]) == 0  # full: every tabulated crystal, not a sample
+        items = elastic_crystals(model, section, session.seed,
+                                 session.elastic_references() if every_row else session.user_elastic_references())
     elif kind == "vacancies":
         items = vacancy_references(model, section, session.seed)
     else:
