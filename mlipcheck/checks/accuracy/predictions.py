@@ -4,8 +4,10 @@ another unit or sign than ASE's."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import permutations
 
 import numpy as np
+from ase.units import GPa
 
 from mlipcheck.engine.evaluate import evaluate_many
 from mlipcheck.engine.memo import memo
@@ -158,10 +160,6 @@ def _check_units(predictions: SetPredictions):
 def _shear_order_problem(predictions: SetPredictions) -> str | None:
     """A file whose shear stress columns are in another order than ASE's: the permutation of
     (yz, xz, xy) that fits the model SHEAR_ORDER_FACTOR times better than the file's order."""
-    from itertools import permutations
-
-    from ase.units import GPa
-
     shear = ([1, 0, 0], [2, 2, 1])  # yz, xz, xy of the 3x3 tensors the results hold
     rows = [r for r in predictions.results if r.stress_ref is not None and r.stress_model is not None]
     ref = np.array([r.stress_ref[shear] for r in rows]).reshape(-1, 3) / GPa
