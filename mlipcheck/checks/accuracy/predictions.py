@@ -166,6 +166,7 @@ def _shear_order_problem(predictions: SetPredictions) -> str | None:
     got = np.array([r.stress_model[shear] for r in rows]).reshape(-1, 3) / GPa
     if (np.abs(ref).max(axis=1, initial=0) > SHEAR_SIGNAL_GPA).sum() < 2:
         return None
+
     def left_over(order):  # what the best slope s > 0 of model on reference leaves
         along = float((got * ref[:, order]).sum())
         return float((got ** 2).sum()) - max(along, 0.0) ** 2 / max(float((ref ** 2).sum()), 1e-12)
