@@ -140,8 +140,8 @@ def test_a_malformed_table_is_one_clear_error(tmp_path, row, message):
 
 
 def test_the_shipped_table_is_pbe_with_its_method():
-    """Every row PBE with its method, C44 in each, Born stable; the fcc metals GPAW's stress could
-    not resolve (Al, and Cu from GPAW) are not there: Cu and Ni come from VASP (mlearn)."""
+    """Every row PBE with its method, C44 in each, Born stable; the fcc metals whose GPAW constants
+    did not converge in k (Al, and Cu from GPAW) are not there: Cu and Ni come from VASP (mlearn)."""
     references = default_elastic_references()
     assert {r.name for r in references} == {"Cu", "Ni", "W", "Si", "NaCl", "MgO", "LiF", "SiC"}
     for r in references:
