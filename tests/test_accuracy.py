@@ -1,5 +1,7 @@
 """The per-class error suite: metrics equal an independent numpy computation, a model bad on one
 class fails exactly that class, files in the wrong units are refused with the reason."""
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ from ase.calculators.emt import EMT
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 from ase.units import GPa, Hartree, kcal, mol
+from conftest import ROOT
 
 from mlipcheck.checks.accuracy.predictions import predict_set
 from mlipcheck.checks.accuracy.reference_errors import (
@@ -369,3 +372,13 @@ def test_calibration_tells_an_error_bar_from_an_overconfident_spread():
     under = calibration(residual, sigma * 5)
     assert over["miscalibration_area"] > 0.3 and over["ence"] > 2 and over["error_over_spread"] > 4
     assert under["miscalibration_area"] > 0.3 and under["ence"] > 0.7
+
+
+def test_the_periodic_set_script_refuses_a_second_smearing_for_the_frames():
+    """`--smearing` is for elastic constants only: frames of two smearings in one file would make
+    its energies incomparable (the error suite aligns one energy per element per file). The guard
+    runs before GPAW is imported, so this needs ASE only."""
+    script = ROOT / "fixtures" / "reference_set" / "make_periodic_set.py"
+    result = subprocess.run([sys.executable, str(script), "frames", "--smearing", "0.3"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "--smearing is for `elastic` only" in result.stderr
