@@ -8,7 +8,7 @@ from mlipcheck.checks.performance.throughput import check_scaling, crystal_of_si
 
 @pytest.fixture
 def section(quick):
-    values = dict(quick.section("throughput").values, sizes=[64, 216, 1000], rounds=2, scaling_rounds=2)
+    values = dict(quick.section("throughput").values, sizes=[64, 216, 1000], rounds=2)
     return type(quick.section("throughput"))("throughput", values, quick)
 
 
