@@ -262,7 +262,7 @@ def test_default_set_exists_and_states_its_method():
         # denser, where convergence.txt showed their forces still moving
         metal = set(frame.atoms.get_chemical_symbols()) <= {"Cu", "Al", "W", "Mg", "Au", "Zn"}
         slab = frame.material_class in ("surface", "2d")
-        density = {"2D MoS2": 5.5, "surface Cu(100)": 11.0}.get(info["config_type"], 7.0 if metal and slab else
+        density = {"2D MoS2": 5.5, "surface Cu(100)": 13.0}.get(info["config_type"], 7.0 if metal and slab else
                                                                 5.0 if metal else 4.0)
         assert info["k_density_per_A"] == density, info["config_type"]
 
