@@ -169,7 +169,8 @@ def one_thread():
 def check_scaling(model, symbol: str, section) -> Measurement:
     """The exponent of cost against size, measured so that load on the machine cannot move it:
     CPU time of the process (not wall time) on one thread, sizes interleaved over
-    `scaling_rounds` rounds (each size timed on its second call in a row), the minimum per size. A
+    `scaling_rounds` rounds (each size timed after a warm call on it, a fast call repeated until the
+    sample lasts SCALING_SAMPLE_S), the minimum per size. A
     CI machine is shared; wall time under two
     busy processes gave CHGNet 2.15 where it measures 1.18 alone. Sizes that would not fit in
     memory (extrapolated from the smaller ones' peaks) are left out, and so are sizes that would
