@@ -185,7 +185,8 @@ def test_surface_energy_error_passes_a_model_against_its_own_table_and_catches_s
 def test_shipped_surface_table_is_pbe_computed_by_the_project_and_ordered():
     table = surface_references()
     assert {("Cu", "111"), ("Cu", "100"), ("Au", "111"), ("Au", "100"), ("Pt", "111"), ("Pt", "100"),
-            ("Ag", "111"), ("Ag", "100"), ("Al", "111"), ("Al", "100"), ("Ni", "111")} <= set(table)
+            ("Ag", "111"), ("Ag", "100"), ("Al", "111"), ("Al", "100"),
+            ("Ni", "111"), ("Ni", "100")} <= set(table)
     for (element, facet), row in table.items():
         assert "GPAW" in row.source and 0.3 < row.gamma < 3.0
         if facet == "111" and (element, "100") in table:
