@@ -221,3 +221,66 @@ def test_device_cuda_without_a_gpu_is_one_clear_message():
     assert load_model(parse_model_specs(["emt,device=auto"])[0]).device == "cpu"
     with pytest.raises(UsageError, match="cpu, cuda, cuda:N or auto"):
         parse_model_specs(["emt,device=gpu0"])
+
+
+def mixed_structures(elements):
+    """Isolated atom, dimer, cluster, periodic cells of two sizes, a slab, a wire: different sizes
+    and (where the model has them) elements, in one list."""
+    from ase.build import bulk, fcc111, molecule
+
+    from mlipcheck.structures.elements import dimer, isolated_atom
+
+    metal = "Cu"
+    other = [e for e in ("Si", "Na", "Cl", "O", "H") if e in elements]
+    out = [isolated_atom(metal), dimer(metal, metal, 2.3), bulk(metal, "fcc", 3.6), bulk(metal, "fcc", 3.6).repeat(2)]
+    cluster = bulk(metal, "fcc", 3.6, cubic=True)
+    cluster.center(vacuum=5.0)
+    cluster.pbc = False
+    slab = fcc111(metal, (2, 2, 3), vacuum=6.0)
+    wire = bulk(metal, "fcc", 3.6, cubic=True).repeat((1, 1, 2))
+    wire.center(vacuum=6.0, axis=(0, 1))
+    wire.pbc = [False, False, True]
+    out += [cluster, slab, wire]
+    if {"Na", "Cl"} <= set(other):
+        out.append(bulk("NaCl", "rocksalt", 5.64))
+    if "Si" in other:
+        out.append(bulk("Si", "diamond", 5.43))
+    if {"H", "O"} <= set(other):
+        water = molecule("H2O")
+        water.center(vacuum=6.0)
+        out.append(water)
+    for i, a in enumerate(out):
+        a.rattle(0.02, seed=i)
+    return out
+
+
+@pytest.mark.real_model
+@pytest.mark.parametrize("spec, module", [("chgnet", "chgnet"), ("sevennet", "sevenn"), (f"mace:{TINY_MACE}", "mace"),
+                                          (f"nequip:{TINY_NEQUIP}", "nequip")])
+def test_batched_path_equals_the_ase_calculator(spec, module, quick):
+    """The adapter's batched path, on a mixed list in one call, gives what its ASE calculator gives
+    one structure at a time, within the model's dtype rounding ([invariance] tolerances)."""
+    if not HAS[module]:
+        pytest.skip(f"needs {module}")
+    from mlipcheck.engine.evaluate import evaluate_batch
+
+    model = load(spec)
+    if model.predict_batch is None:
+        pytest.skip(f"{model.framework} has no batched path: the engine calls it one by one")
+    structures = mixed_structures(model.elements or {"Cu"})
+    model.batch_atoms = 10_000
+    batches_before = model.batches
+    batched = evaluate_batch(model, structures)
+    assert model.batches - batches_before == 1
+    section = quick.section("invariance")
+    for atoms, got in zip(structures, batched):
+        alone = evaluate(model, atoms, calculator=model.calculator)
+        n = len(atoms)
+        scale = max(abs(alone.energy) / n, float(section["atomic_energy_scale"]))
+        assert abs(got.energy - alone.energy) / n <= section.tolerance("energy", model.dtype, scale), atoms
+        force_scale = max(scale, float(abs(alone.forces).max()))
+        assert abs(got.forces - alone.forces).max() <= section.tolerance("force", model.dtype, force_scale), atoms
+        assert (got.stress is None) == (alone.stress is None) == (not atoms.pbc.all()), atoms
+        if got.stress is not None:
+            stress_scale = max(scale, float(abs(alone.stress).max()))
+            assert abs(got.stress - alone.stress).max() <= section.tolerance("stress", model.dtype, stress_scale), atoms

@@ -221,25 +221,50 @@ def test_memory_verdict_does_not_depend_on_what_the_process_holds(broken, quick)
 def test_batched_evaluation_matches_single_calls_and_isolates_a_bad_structure(broken):
     import numpy as np
 
-    from mlipcheck.engine.evaluate import evaluate, evaluate_many
+    from mlipcheck.engine.evaluate import evaluate, evaluate_batch
     from mlipcheck.errors import ModelCallError
 
     model = broken("correct")
     cases = [c.atoms for c in all_cases() if c.name in ("Cu_fcc", "Cu13_cluster")]
     single = [evaluate(model, a, stress=False) for a in cases]
+    calls = []
 
-    def batch(structures):  # the model's own calculator, as a framework's batched path would be
+    def batch(structures, stress):  # the model's own calculator, as a framework's batched path would be
+        calls.append(len(structures))
         out = []
         for a in structures:
             a.calc = model.calculator
             out.append((a.get_potential_energy(), a.get_forces(), None))
-        out[1] = (np.nan, out[1][1], None)
+        out[-1] = (np.nan, out[-1][1], None)
         return out
 
     model.predict_batch = batch
-    got = evaluate_many(model, cases, [False, False])
+    before = model.calls, model.batches
+    got = evaluate_batch(model, cases, stress=False)
+    assert calls == [2], "both structures in one call"
+    assert (model.calls - before[0], model.batches - before[1]) == (2, 1), "structures and batches counted apart"
     assert got[0].energy == single[0].energy and np.array_equal(got[0].forces, single[0].forces)
     assert isinstance(got[1], ModelCallError) and got[1].kind == "nonfinite"
-    model.predict_batch = lambda structures: 1 / 0  # a batch that raises: retried one by one
-    again = evaluate_many(model, cases, [False, False])
-    assert [p.energy for p in again] == [p.energy for p in single]
+    model.predict_batch = lambda structures, stress: 1 / 0  # a batch that raises: retried one by one
+    again = evaluate_batch(model, cases, stress=False)
+    assert all(isinstance(p, ModelCallError) and p.kind == "raised" and p.atoms is a for p, a in zip(again, cases))
+    assert "ZeroDivisionError" in str(again[0]) and "Cu13" in str(again[1])
+
+
+def test_batches_are_bounded_by_atoms(broken):
+    from mlipcheck.engine.evaluate import batches, evaluate_batch
+    from mlipcheck.structures.elements import dimer
+
+    assert batches([dimer("Cu", "Cu", 2.5)] * 5, 4) == [[0, 1], [2, 3], [4]]
+    big = next(c.atoms for c in all_cases() if c.name == "Cu13_cluster")
+    assert batches([big, dimer("Cu", "Cu", 2.5), big], 14) == [[0], [1], [2]], "a larger structure goes alone"
+    model = broken("correct")
+    sizes = []
+
+    def batch(structures, stress):
+        sizes.append(sum(len(a) for a in structures))
+        return [(0.0, [[0.0] * 3] * len(a), None) for a in structures]
+
+    model.predict_batch, model.batch_atoms = batch, 6
+    evaluate_batch(model, [dimer("Cu", "Cu", 2 + 0.1 * i) for i in range(7)], stress=False)
+    assert sizes == [6, 6, 2]

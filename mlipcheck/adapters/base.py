@@ -16,7 +16,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from mlipcheck.errors import ModelLoadError, UsageError
 
 # Options mlipcheck itself understands after the comma of a spec; others go to the adapter.
-METADATA_OPTIONS = ("elements", "cutoff", "dtype", "stress")
+METADATA_OPTIONS = ("elements", "cutoff", "dtype", "stress", "batch_atoms")
 
 
 @dataclass
@@ -47,7 +47,8 @@ class ModelSpec:
         else:
             stem = re.split(r"[\\/]", self.target)[-1].split(".")[0]
             base = f"{self.adapter}:{stem}"
-        extra = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k != "path")
+        # batch_atoms changes how the model is called, not the model: runs with and without compare
+        extra = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k not in ("path", "batch_atoms"))
         return f"{base},{extra}" if extra else base
 
 
@@ -89,6 +90,8 @@ def _check_metadata_options(text, options):
         raise bad("stress", "true or false")
     if "device" in options and not re.fullmatch(r"cpu|cuda|cuda:\d+|auto", options["device"]):
         raise bad("device", "cpu, cuda, cuda:N or auto")
+    if "batch_atoms" in options and not re.fullmatch(r"[1-9]\d*", options["batch_atoms"]):
+        raise bad("batch_atoms", "a positive whole number of atoms per batched model call (e.g. batch_atoms=512)")
     if "elements" in options:
         try:
             parse_elements(options["elements"])
@@ -131,12 +134,16 @@ class Model:
     call_context: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     calculator: Calculator | None = None
     call_timeout: float | None = None  # seconds per model call; set from --mlipcheck-timeout
-    calls: int = 0  # model calls made through mlipcheck.engine.evaluate
-    call_seconds: float = 0.0  # wall time spent inside those calls
+    calls: int = 0  # structures evaluated through mlipcheck.engine.evaluate
+    batches: int = 0  # model invocations that evaluated them (a batch of several counts once)
+    call_seconds: float = 0.0  # wall time spent inside those invocations
+    batch_atoms: int | None = None  # atoms per batched call; None: the engine's default for the device
     _fresh: Calculator | None = field(default=None, repr=False)
-    # Optional batched path: list of Atoms -> list of (energy eV, forces eV/A, stress 3x3 eV/A^3
-    # ASE sign, or None). Used for reference sets; checks.evaluate.evaluate_many validates it.
-    predict_batch: Callable[[list], list] | None = field(default=None, repr=False)
+    # Optional batched path: (list of Atoms, stress wanted) -> list of (energy eV, forces eV/A,
+    # stress 3x3 or Voigt 6 in eV/A^3 with ASE's sign, or None). Every evaluation goes through it
+    # where it exists (mlipcheck.engine.evaluate.evaluate_batch validates what it returns); the
+    # adapter's test holds it against the ASE calculator.
+    predict_batch: Callable[[list, bool], list] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.calculator is None:
@@ -148,6 +155,8 @@ class Model:
             self.cutoff = float(opts["cutoff"])
         if "dtype" in opts and self.framework != "mace":  # mace converts the weights itself
             self.dtype = opts["dtype"]
+        if "batch_atoms" in opts:
+            self.batch_atoms = int(opts["batch_atoms"])
         if "stress" in opts:
             self.has_stress = opts["stress"].lower() in ("1", "true", "yes")
         if self.dtype not in ("float32", "float64"):

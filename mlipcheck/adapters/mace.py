@@ -74,10 +74,50 @@ def load(spec, allow_download=False) -> Model:
     finally:
         torch.set_default_dtype(before)  # MACE sets the global default dtype; undo it
     elapsed = time.perf_counter() - start
+    def predict_batch(structures, stress):
+        return _predict_batch(calc, structures, stress)
+
     return Model(
-        spec=spec, framework="mace", make_calculator=make_calculator, calculator=calc,
+        spec=spec, framework="mace", predict_batch=predict_batch, make_calculator=make_calculator, calculator=calc,
         elements=parse_elements([int(z) for z in calc.z_table.zs]), cutoff=float(calc.r_max),
         dtype=calc.default_dtype, has_stress="stress" in calc.implemented_properties,
         load_seconds=elapsed, version=f"mace-torch {version('mace-torch')}, file {path}",
         call_context=torch_dtype_context(calc.default_dtype), device=device,
     )
+
+
+def _predict_batch(calc, structures, stress):
+    """Several structures in one torch_geometric batch through the calculator's own model(s),
+    graphs built and results converted as MACECalculator.calculate does for one (without its
+    padding for compiled models); a committee file's models are averaged as it averages them."""
+    import torch
+    from mace import data as mace_data
+    from mace.tools import torch_geometric, torch_tools  # MACE's own copy of torch_geometric
+
+    keyspec = mace_data.KeySpecification(info_keys=calc.info_keys,
+                                         arrays_keys={**calc.arrays_keys, calc.charges_key: "charges"})
+    with torch_tools.default_dtype(calc.default_dtype):
+        graphs = [mace_data.AtomicData.from_config(
+            mace_data.config_from_atoms(a, key_specification=keyspec, head_name=calc.head),
+            z_table=calc.z_table, cutoff=calc.r_max, heads=calc.available_heads) for a in structures]
+    base = torch_geometric.Batch.from_data_list(graphs).to(calc.device)
+    energy = forces = virial_stress = 0.0
+    for model in calc.models:
+        batch = base.clone()
+        dtype = next(model.parameters()).dtype
+        for key in batch.keys:
+            if torch.is_tensor(batch[key]) and torch.is_floating_point(batch[key]):
+                batch[key] = batch[key].to(dtype=dtype)
+        out = model(batch.to_dict(), compute_stress=stress, training=False)
+        energy = energy + out["energy"].detach()
+        forces = forces + out["forces"].detach()
+        if stress:
+            virial_stress = virial_stress + out["stress"].detach()
+    n_models = len(calc.models)
+    e_unit, l_unit = calc.energy_units_to_eV, calc.length_units_to_A
+    energies = (energy / n_models * e_unit).cpu().numpy()
+    forces = (forces / n_models * e_unit / l_unit).cpu().numpy()
+    stresses = (virial_stress / n_models * e_unit / l_unit**3).cpu().numpy() if stress else None
+    ptr = base["ptr"].cpu().numpy()
+    return [(energies[i], forces[ptr[i]:ptr[i + 1]], stresses[i] if stress and a.pbc.all() else None)
+            for i, a in enumerate(structures)]

@@ -40,10 +40,46 @@ def load(spec, allow_download=False) -> Model:
     except Exception as exc:  # noqa: BLE001 - third-party code raises any type: one clear message instead
         raise ModelLoadError(f"SevenNet could not load {target!r}: {type(exc).__name__}: {exc}") from None
     elapsed = time.perf_counter() - start
+    def predict_batch(structures, stress):
+        return _predict_batch(calc, structures)
+
     return Model(
-        spec=spec, framework="sevennet", make_calculator=make_calculator, calculator=calc,
+        spec=spec, framework="sevennet", predict_batch=predict_batch, make_calculator=make_calculator, calculator=calc,
         elements=parse_elements(list(calc.type_map)), cutoff=float(calc.cutoff), dtype="float32",
         has_stress=True, load_seconds=elapsed,
         version=f"sevenn {sevenn.__version__}, weights {target}",
         call_context=torch_dtype_context("float32"), device=device,
     )
+
+
+def _predict_batch(calc, structures):
+    """Several structures in one torch_geometric batch through the calculator's own model, graphs
+    built and results converted as SevenNetCalculator.calculate does for one (stress: the negated
+    model output in ASE's Voigt order). The model is switched to batched input for the call only."""
+    import numpy as np
+    import sevenn._keys as KEY
+    import torch_geometric
+    from sevenn.atom_graph_data import AtomGraphData
+    from sevenn.train.dataload import unlabeled_atoms_to_graph
+
+    if not hasattr(calc.model, "set_is_batch_data"):  # a TorchScript (deployed) model: one by one
+        return [_one(calc, a) for a in structures]
+    graphs = [AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(a, calc.cutoff)) for a in structures]
+    batch = torch_geometric.data.Batch.from_data_list(graphs).to(calc.device)
+    calc.model.set_is_batch_data(True)
+    try:
+        out = calc.model(batch)
+    finally:
+        calc.model.set_is_batch_data(False)
+    energies = out[KEY.PRED_TOTAL_ENERGY].detach().cpu().numpy().reshape(-1)
+    forces = out[KEY.PRED_FORCE].detach().cpu().numpy()
+    stresses = -out[KEY.PRED_STRESS].detach().cpu().numpy().reshape(len(structures), 6)[:, [0, 1, 2, 4, 5, 3]]
+    ptr = np.concatenate([[0], np.cumsum([len(a) for a in structures])])
+    return [(energies[i], forces[ptr[i]:ptr[i + 1]], stresses[i] if a.pbc.all() else None)
+            for i, a in enumerate(structures)]
+
+
+def _one(calc, atoms):
+    atoms = atoms.copy()
+    atoms.calc = calc
+    return atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress() if atoms.pbc.all() else None

@@ -98,16 +98,104 @@ def wants_stress(model, atoms) -> bool:
 
 
 def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Prediction:
-    """Energy, forces and (for 3D-periodic cells, if the model gives it) stress of `atoms`."""
+    """Energy, forces and (for 3D-periodic cells, if the model gives it) stress of `atoms`: a
+    batch of one (`evaluate_batch`). Raises ModelCallError."""
+    result = evaluate_batch(model, [atoms], stress=stress, calculator=calculator)[0]
+    if isinstance(result, ModelCallError):
+        raise result
+    return result
+
+
+# Atoms per batched model call, by device. On this 2-core CPU a batch pays only while the model's
+# per-call overhead dominates (CHGNet 0.3.0, one thread: 64 Cu dimers 0.34 s one by one, 0.07 s
+# batched; 32 rattled 8-atom cells 2.9 s both ways; 16 cells of 27 atoms 4.4 s one by one, 18 s
+# in batches of 16, 8 GB: its tensors leave the cache). A GPU takes thousands (CHGNet E+F+S:
+# ~16 MB per atom, 2048 atoms in 33 GB on an H200). `,batch_atoms=N` overrides.
+BATCH_ATOMS = {"cpu": 64, "cuda": 2048}
+
+
+def batch_atoms(model) -> int:
+    return model.batch_atoms or BATCH_ATOMS["cpu" if model.device == "cpu" else "cuda"]
+
+
+def batches(structures, max_atoms: int) -> list[list[int]]:
+    """Consecutive runs of structure indices holding at most `max_atoms` atoms together (a larger
+    structure goes alone)."""
+    out, current, atoms = [], [], 0
+    for i, a in enumerate(structures):
+        if current and atoms + len(a) > max_atoms:
+            out.append(current)
+            current, atoms = [], 0
+        current.append(i)
+        atoms += len(a)
+    if current:
+        out.append(current)
+    return out
+
+
+def evaluate_batch(model, structures, stress=None, calculator=None) -> list[Prediction | ModelCallError]:
+    """The one place a model is called: a list of structures in, a list of predictions out, each
+    a Prediction or the ModelCallError of that structure.
+
+    `stress`: None (each 3D-periodic structure, if the model gives stress), one bool for all, or
+    one per structure. Models with a batched path (`Model.predict_batch`) get as many structures
+    per call as `batch_atoms` allows; others, and calls on an explicit `calculator` (a fresh or a
+    thread's own), go one by one through the ASE calculator. A batch that raises or hangs is
+    retried one by one, so the error names its structure. The test's time budget running out is
+    raised, not returned: the test is over."""
+    structures = list(structures)
     if stress is None:
-        stress = wants_stress(model, atoms)
-    calc = calculator if calculator is not None else model.calculator
+        wants = [wants_stress(model, a) for a in structures]
+    elif isinstance(stress, bool):
+        wants = [stress] * len(structures)
+    else:
+        wants = [bool(s) for s in stress]
+    if calculator is not None or model.predict_batch is None:
+        calc = calculator if calculator is not None else model.calculator
+        return [_through_calculator(model, a, s, calc) for a, s in zip(structures, wants)]
+    out = []
+    for chunk in batches(structures, batch_atoms(model)):
+        out += _batched(model, [structures[i] for i in chunk], [wants[i] for i in chunk])
+    return out
+
+
+def _budget_error(atoms):
+    return ModelCallError(f"the test's time budget of {_budget['seconds']:g} s ran out inside a model call "
+                          f"on {atoms.get_chemical_formula()} (profile [call] test_budget_s)", atoms, kind="budget")
+
+
+def _timeout_error(model, atoms):
+    return ModelCallError(f"the model did not answer within {model.call_timeout:g} s "
+                          f"(--mlipcheck-timeout) on {atoms.get_chemical_formula()}", atoms, kind="timeout")
+
+
+def _raised_error(exc, atoms):
+    return ModelCallError(f"the model raised {type(exc).__name__}: {exc} on "
+                          f"{atoms.get_chemical_formula()} ({len(atoms)} atoms)", atoms, kind="raised")
+
+
+@contextlib.contextmanager
+def _accounted(model, structures: int):
+    """Counts a model call: structures, batches and (from the main thread only: the thread-safety
+    check's calls overlap, and summed they exceeded the wall time) seconds inside the model."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        model.calls += structures
+        model.batches += 1
+        if threading.current_thread() is threading.main_thread():
+            model.call_seconds += time.perf_counter() - start
+
+
+def _through_calculator(model, atoms, stress, calc) -> Prediction | ModelCallError:
+    """One structure through the ASE calculator, its cache reset first: no check can see another's
+    cached result."""
     probe = atoms.copy()
     probe.calc = None
     limit, by_budget = _call_limit(model, atoms)
-    start = time.perf_counter()
     try:
-        with model.call_context(), time_limit(limit):
+        with _accounted(model, 1), model.call_context(), time_limit(limit):
             if hasattr(calc, "reset"):
                 calc.reset()
             probe.calc = calc
@@ -116,72 +204,46 @@ def evaluate(model, atoms, stress: bool | None = None, calculator=None) -> Predi
             stress_value = probe.get_stress(voigt=False) if stress else None
     except CallTimeout:
         if by_budget:
-            raise ModelCallError(f"the test's time budget of {_budget['seconds']:g} s ran out inside a model call "
-                                 f"on {probe.get_chemical_formula()} (profile [call] test_budget_s)",
-                                 atoms, kind="budget") from None
-        raise ModelCallError(f"the model did not answer within {model.call_timeout:g} s "
-                             f"(--mlipcheck-timeout) on {probe.get_chemical_formula()}",
-                             atoms, kind="timeout") from None
-    except Exception as exc:
-        raise ModelCallError(f"the model raised {type(exc).__name__}: {exc} on "
-                             f"{probe.get_chemical_formula()} ({len(probe)} atoms)",
-                             atoms, kind="raised") from exc
+            raise _budget_error(atoms) from None
+        return _timeout_error(model, atoms)
+    except Exception as exc:  # noqa: BLE001 - any exception of the model is its error, with the structure
+        error = _raised_error(exc, atoms)
+        error.__cause__ = exc
+        return error
     finally:
-        model.calls += 1
-        # Time inside the model is charged from the main thread only: calls that several threads
-        # make at once (the thread-safety check) overlap, and summed they exceeded the wall time.
-        if threading.current_thread() is threading.main_thread():
-            model.call_seconds += time.perf_counter() - start
         probe.calc = None
-    return _validated(energy, forces, stress_value, atoms)
+    return _checked(energy, forces, stress_value, atoms)
 
 
-# Batching pays for small structures only. CHGNet 0.3.0, measured here: 134 Cu dimers 1.43 s one
-# by one, 0.28 s batched; but 25 Si cells of 63 atoms 3.4 s one by one, 6.1 s batched and 7.7 GB,
-# and 16 cells of 108 atoms took all 24 GB (its batched stress graph grows ~1.5 GB per cell).
-BATCH_MAX_ATOMS = 16
-BATCH_SIZE = 64
-
-
-def evaluate_many(model, structures, stress: list[bool]) -> list[Prediction | ModelCallError]:
-    """Several structures at once through the model's batched path where it has one
-    (`Model.predict_batch`) and they are small (BATCH_MAX_ATOMS), else one by one. A batch that
-    raises is retried one by one, so a structure that breaks the model is an error for that
-    structure only."""
-    out = [None] * len(structures)
-    small = [i for i, a in enumerate(structures) if len(a) <= BATCH_MAX_ATOMS]
-    if model.predict_batch is None or len(small) < 2:
-        small = []
-    for start in range(0, len(small), BATCH_SIZE):
-        chunk = small[start:start + BATCH_SIZE]
-        for i, prediction in zip(chunk, _batch(model, [structures[i] for i in chunk], [stress[i] for i in chunk])):
-            out[i] = prediction
-    return [p if p is not None else _evaluate_or_error(model, a, s) for p, a, s in zip(out, structures, stress)]
-
-
-def _batch(model, structures, stress):
-    limit, _ = _call_limit(model, structures[0])
-    start = time.perf_counter()
+def _batched(model, structures, wants) -> list[Prediction | ModelCallError]:
+    """One call of the model's batched path; on an exception or a hang, one call per structure."""
+    limit, by_budget = _call_limit(model, structures[0])
     try:
-        with model.call_context(), time_limit(limit):
-            raw = model.predict_batch([a.copy() for a in structures])
-    except Exception:  # noqa: BLE001 - the caller falls back to single calls, which name the structure
-        return [None] * len(structures)
-    finally:
-        model.calls += len(structures)
-        model.call_seconds += time.perf_counter() - start
-    out = []
-    for (energy, forces, stress_value), atoms, want in zip(raw, structures, stress):
-        try:
-            out.append(_validated(energy, forces, stress_value if want else None, atoms))
-        except ModelCallError as exc:
-            out.append(exc)
-    return out
+        with _accounted(model, len(structures)), model.call_context(), time_limit(limit):
+            raw = model.predict_batch([a.copy() for a in structures], any(wants))
+        if len(raw) != len(structures):
+            raise ValueError(f"the batched path returned {len(raw)} results for {len(structures)} structures")
+    except CallTimeout:
+        if by_budget:
+            raise _budget_error(structures[0]) from None
+        if len(structures) == 1:
+            return [_timeout_error(model, structures[0])]
+        raw = None
+    except Exception as exc:  # noqa: BLE001 - any exception of the model is its error, with the structure
+        if len(structures) == 1:
+            error = _raised_error(exc, structures[0])
+            error.__cause__ = exc
+            return [error]
+        raw = None
+    if raw is None:  # retried one by one, so that the error names its structure
+        return [p for a, s in zip(structures, wants) for p in _batched(model, [a], [s])]
+    return [_checked(energy, forces, stress_value if want else None, atoms)
+            for (energy, forces, stress_value), atoms, want in zip(raw, structures, wants)]
 
 
-def _evaluate_or_error(model, atoms, stress):
+def _checked(energy, forces, stress, atoms) -> Prediction | ModelCallError:
     try:
-        return evaluate(model, atoms, stress=stress)
+        return _validated(energy, forces, stress, atoms)
     except ModelCallError as exc:
         return exc
 

@@ -9,7 +9,7 @@ from itertools import permutations
 import numpy as np
 from ase.units import GPa
 
-from mlipcheck.engine.evaluate import evaluate_many
+from mlipcheck.engine.evaluate import evaluate_batch
 from mlipcheck.engine.memo import memo
 from mlipcheck.engine.statistics import slope as _slope
 from mlipcheck.errors import ModelCallError
@@ -72,7 +72,7 @@ def predict_set(model, reference: ReferenceSet) -> SetPredictions:
         else:
             usable.append((index, frame))
     want_stress = [f.stress is not None and model.has_stress and f.atoms.pbc.all() for _, f in usable]
-    predictions = evaluate_many(model, [f.atoms for _, f in usable], want_stress)
+    predictions = evaluate_batch(model, [f.atoms for _, f in usable], want_stress)
     for (index, frame), p in zip(usable, predictions):
         if isinstance(p, ModelCallError):
             failures.setdefault(frame.material_class, []).append(p)

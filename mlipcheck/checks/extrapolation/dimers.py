@@ -14,7 +14,7 @@ import numpy as np
 from ase.data import atomic_numbers, covalent_radii, vdw_radii
 from scipy.stats import spearmanr
 
-from mlipcheck.engine.evaluate import evaluate, evaluate_many
+from mlipcheck.engine.evaluate import evaluate, evaluate_batch
 from mlipcheck.engine.finite_difference import converged_derivative, uncertainty
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
@@ -60,7 +60,7 @@ def dimer_curve(model, a: str, b: str, section) -> DimerCurve:
     # From far to near: a model that breaks down at short range still gets its outer curve judged.
     # All distances in one batch where the model has a batched path (the curve is ~130 calls).
     structures = [dimer(a, b, r, box=box) for r in distances[::-1]]
-    predictions = evaluate_many(model, structures, [False] * len(structures))
+    predictions = evaluate_batch(model, structures, stress=False)
     for r, atoms, prediction in zip(distances[::-1], structures, predictions):
         if isinstance(prediction, ModelCallError):
             if prediction.kind != "nonfinite":
