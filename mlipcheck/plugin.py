@@ -117,6 +117,7 @@ def pytest_configure(config):
     session = config.stash[SESSION] = Session(config)
     if not config.getoption("model"):
         return  # not an mlipcheck run: nothing more to set up (a suite test without --model is skipped)
+    _keep_groups_together(config)
     from mlipcheck import report
 
     try:
@@ -152,11 +153,27 @@ def pytest_report_header(config):
         return f"mlipcheck: profile {session.profile.name}; models: {', '.join(s.text for s in session.specs)}"
 
 
+def _keep_groups_together(config):
+    """`-n N` without `--dist` schedules by group (`--dist loadgroup`), so that tests that share
+    memoised work share a worker; xdist's own default (`load`) scatters them and each worker
+    computed the same dimer curve or reference prediction again."""
+    given = any(a == "-d" or a.startswith("--dist") for a in map(str, config.invocation_params.args))
+    if getattr(config.option, "dist", None) == "load" and not given:
+        config.option.dist = "loadgroup"
+
+
 def _group(item) -> str:
-    """Tests that share memoised work run in one shard (and, with --dist loadgroup, one worker):
-    one model's tests of one suite module."""
-    spec = item.callspec.params.get("model") if hasattr(item, "callspec") else None
-    return f"{getattr(spec, 'label', '-')}::{item.module.__name__}"
+    """Tests that share memoised work run in one shard and on one worker: one model's tests of one
+    target (a case's reference prediction, a pair's dimer curve, a crystal's phonons), whatever
+    the suite module. Grouping by module put every MD test on one worker, which ran them for 20
+    minutes while the other sat idle. Tests with no target: one model's tests of one module."""
+    callspec = getattr(item, "callspec", None)
+    spec = callspec.params.get("model") if callspec else None
+    label = getattr(spec, "label", "-")
+    targets = sorted(name for name in callspec.params if name != "model") if callspec else []
+    if targets:
+        return f"{label}::{'+'.join(targets)}::{callspec.id}"
+    return f"{label}::{item.module.__name__}"
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -53,3 +53,22 @@ def test_xdist_loadgroup_keeps_a_models_suite_together_and_gives_the_same_verdic
     grouped = run(tmp_path / "grouped", "-n", "2", "--dist", "loadgroup")
     assert verdicts(grouped).keys() == verdicts(whole).keys()
     assert {k: v[0] for k, v in verdicts(grouped).items()} == {k: v[0] for k, v in verdicts(whole).items()}
+
+
+def test_groups_follow_the_target_not_the_module(pytester):
+    """A case's tests share a group across suite modules (they share its reference prediction);
+    different cases of one module do not (MD of every case on one worker took 20 minutes)."""
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                print("GROUP", item.nodeid.split("::")[-1], item.get_closest_marker("xdist_group").args[0])
+    """)
+    suites = [str(ROOT / "suites" / name) for name in ("test_symmetry.py", "test_extrapolation.py")]
+    result = pytester.runpytest_subprocess(*suites, "--model", "emt", "-p", "no:cacheprovider", "--co", "-q", "-s")
+    groups = dict(line.split()[1:] for line in result.stdout.lines if line.startswith("GROUP"))
+    md = {name: group for name, group in groups.items() if name.startswith("test_md_stability[")}
+    assert groups["test_rotation[emt-Cu_fcc]"] == md["test_md_stability[emt-Cu_fcc]"]
+    assert len(set(md.values())) == len(md) > 3, md

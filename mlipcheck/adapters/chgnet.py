@@ -49,6 +49,8 @@ def load(spec, allow_download=False) -> Model:
 
         graphs = [model.graph_converter(AseAtomsAdaptor.get_structure(a)) for a in structures]
         predictions = model.predict_graph(graphs, task="efs" if stress else "ef", batch_size=len(graphs))
+        if isinstance(predictions, dict):  # CHGNet returns one graph's prediction bare
+            predictions = [predictions]
         out = []
         for atoms, p in zip(structures, predictions):
             factor = len(atoms) if model.is_intensive else 1

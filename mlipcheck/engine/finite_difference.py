@@ -30,6 +30,18 @@ class Derivative:
     fine: float = 0.0  # D(step / 2), kept so that `uncertainty` can go one step further
 
 
+def first_steps(h0: float) -> tuple[float, ...]:
+    """The displacements `converged_derivative` evaluates first, whatever the curve (+-h0, +-h0/2):
+    a check evaluates them for all its coordinates in one batch and halves only where needed."""
+    return (h0, -h0, h0 / 2, -h0 / 2)
+
+
+def prefetched(energies: dict, energy_at: Callable[[float], float]) -> Callable[[float], float]:
+    """E at a displacement from `energies` (displacement -> E, evaluated together beforehand),
+    else from `energy_at`."""
+    return lambda delta: energies[delta] if delta in energies else energy_at(delta)
+
+
 def central(energy_at: Callable[[float], float], h: float) -> float:
     """(E(+h) - E(-h)) / 2h."""
     return (energy_at(h) - energy_at(-h)) / (2 * h)

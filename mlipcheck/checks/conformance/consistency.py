@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipcheck.engine.evaluate import evaluate, reference_prediction
-from mlipcheck.engine.finite_difference import converged_derivative, uncertainty
+from mlipcheck.engine.evaluate import evaluate, evaluate_all, reference_prediction
+from mlipcheck.engine.finite_difference import converged_derivative, first_steps, prefetched, uncertainty
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 
 
 def _energy(model, atoms):
     return evaluate(model, atoms, stress=False).energy
+
+
+def _energies(model, structures: dict) -> dict:
+    """key -> E of the structure under that key, in one batch."""
+    return dict(zip(structures, (p.energy for p in evaluate_all(model, list(structures.values()), stress=False))))
 
 
 def check_forces_finite_difference(model, case, section, seed=0) -> Measurement:
@@ -38,15 +43,17 @@ def check_forces_finite_difference(model, case, section, seed=0) -> Measurement:
     def tolerance(h):  # rounding of the energy in the model's precision, amplified by 1/h
         return section.tolerance("force", model.dtype, abs(reference.energy) / h)
 
+    def displaced(flat, delta):
+        moved = atoms.copy()
+        moved.positions[divmod(int(flat), 3)] += delta
+        return moved
+
+    first = _energies(model, {(flat, d): displaced(flat, d) for flat in chosen for d in first_steps(step)})
     worst, unresolved, smallest = None, 0, step
     for flat in chosen:
         i, k = divmod(int(flat), 3)
-
-        def energy_at(delta, i=i, k=k):
-            moved = atoms.copy()
-            moved.positions[i, k] += delta
-            return _energy(model, moved)
-
+        energy_at = prefetched({d: first[(flat, d)] for d in first_steps(step)},
+                               lambda delta, flat=flat: _energy(model, displaced(flat, delta)))
         derivative = converged_derivative(energy_at, step, tolerance)
         smallest = min(smallest, derivative.step)
         if not derivative.converged:
@@ -97,11 +104,11 @@ def check_stress_finite_strain(model, case, section, seed=0) -> Measurement:
     def tolerance(h):  # rounding of E amplified by 1/(h V)
         return section.tolerance("stress", model.dtype, abs(reference.energy) / (h * volume))
 
+    first = _energies(model, {(c, h): _strained(atoms, c, h) for c in range(6) for h in first_steps(step)})
     worst, unresolved = None, []
     for component, (a, b) in enumerate(VOIGT):
-        def energy_at(h, c=component):
-            return _energy(model, _strained(atoms, c, h)) / volume
-
+        energy_at = prefetched({h: first[(component, h)] / volume for h in first_steps(step)},
+                               lambda h, c=component: _energy(model, _strained(atoms, c, h)) / volume)
         derivative = converged_derivative(energy_at, step, tolerance)
         if not derivative.converged:
             unresolved.append("xx yy zz yz xz xy".split()[component])
@@ -150,16 +157,15 @@ def check_net_force(model, case, section, seed=0) -> Measurement:
 
 
 def _jacobian(model, atoms, chosen, h):
-    jacobian = np.zeros((len(chosen), len(chosen)))
-    for column, flat in enumerate(chosen):
-        i, k = divmod(int(flat), 3)
-        forces = []
+    """-dF_a/dx_b on the chosen coordinates: every displaced structure in one batch."""
+    structures = []
+    for flat in chosen:
         for sign in (+1, -1):
             moved = atoms.copy()
-            moved.positions[i, k] += sign * h
-            forces.append(evaluate(model, moved, stress=False).forces.ravel()[chosen])
-        jacobian[:, column] = -(forces[0] - forces[1]) / (2 * h)
-    return jacobian
+            moved.positions[divmod(int(flat), 3)] += sign * h
+            structures.append(moved)
+    forces = [p.forces.ravel()[chosen] for p in evaluate_all(model, structures, stress=False)]
+    return np.stack([-(forces[2 * c] - forces[2 * c + 1]) / (2 * h) for c in range(len(chosen))], axis=1)
 
 
 def _asymmetry(jacobian) -> float:

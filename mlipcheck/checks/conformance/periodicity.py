@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlipcheck.engine.evaluate import Prediction, evaluate, reference_prediction
+from mlipcheck.engine.evaluate import Prediction, with_reference
 from mlipcheck.engine.tolerances import compare, verdict
 
 
@@ -19,9 +19,8 @@ def check_supercell(model, case, section, seed=0):
     atoms = case.atoms
     reps = [2 if periodic else 1 for periodic in atoms.pbc]
     n_images = int(np.prod(reps))
-    reference = reference_prediction(model, atoms)
     supercell = atoms.repeat(reps)
-    got = evaluate(model, supercell)
+    reference, (got,) = with_reference(model, atoms, [supercell])
     # ASE's repeat lays out whole copies of the cell one after another.
     expected = Prediction(reference.energy * n_images, np.tile(reference.forces, (n_images, 1)),
                           reference.stress)
@@ -43,15 +42,14 @@ def check_equivalent_cell(model, case, section, seed=0):
     other = atoms.copy()
     other.set_cell(transform @ atoms.cell.array, scale_atoms=False)
     other.wrap()
-    reference = reference_prediction(model, atoms)
-    rows = compare(model, section, reference, reference, evaluate(model, other), len(atoms))
+    reference, (got,) = with_reference(model, atoms, [other])
+    rows = compare(model, section, reference, reference, got, len(atoms))
     return verdict("equivalent_cell", case.name, [("unimodular cell change", rows, other)], seed,
                    extra={"transform": transform.tolist()})
 
 
 def check_nonperiodic_directions(model, case, section, seed=0):
     atoms = case.atoms
-    reference = reference_prediction(model, atoms)
     tight = atoms.copy()
     cell = tight.cell.array.copy()
     extent = np.ptp(atoms.get_scaled_positions(wrap=False), axis=0) * atoms.cell.lengths()
@@ -60,6 +58,7 @@ def check_nonperiodic_directions(model, case, section, seed=0):
         length = extent[axis] + 1.0
         cell[axis] *= length / np.linalg.norm(cell[axis])
     tight.set_cell(cell, scale_atoms=False)
-    rows = compare(model, section, reference, reference, evaluate(model, tight), len(atoms))
+    reference, (got,) = with_reference(model, atoms, [tight])
+    rows = compare(model, section, reference, reference, got, len(atoms))
     return verdict("nonperiodic_directions", case.name, [("tight cell along non-periodic axes", rows, tight)],
                    seed, extra={"pbc": atoms.pbc.tolist()})

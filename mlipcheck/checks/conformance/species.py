@@ -9,31 +9,39 @@ from __future__ import annotations
 import numpy as np
 from ase.data import atomic_numbers
 
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_batch
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 from mlipcheck.structures.elements import bond_length, dimer, isolated_atom, sample_elements, small_crystal
 
 
-def species_problems(model, symbol) -> list[str]:
-    """What goes wrong for one declared element (empty if nothing)."""
-    problems = []
-    try:
-        evaluate(model, isolated_atom(symbol))
+def species_structures(symbol) -> list:
+    """An isolated atom, dimers at 0.8, 1.0 and 1.4 x the bond length, a small crystal."""
+    r0 = bond_length(symbol, symbol)
+    return [isolated_atom(symbol)] + [dimer(symbol, symbol, r0 * f) for f in (0.8, 1.0, 1.4)] + [small_crystal(symbol)]
+
+
+def species_problems(symbol, predictions) -> list[str]:
+    """What goes wrong for one declared element (empty if nothing), from the predictions on its
+    `species_structures`."""
+    error = next((p for p in predictions if isinstance(p, ModelCallError)), None)
+    if error is not None:
+        return [f"{symbol}: {error}"]
+    energies = [p.energy for p in predictions[1:4]]
+    if np.ptp(energies) < 1e-4:
         r0 = bond_length(symbol, symbol)
-        energies = [evaluate(model, dimer(symbol, symbol, r0 * f)).energy for f in (0.8, 1.0, 1.4)]
-        if np.ptp(energies) < 1e-4:
-            problems.append(f"{symbol}: dimer energy does not depend on distance "
-                            f"(spread {np.ptp(energies):.1e} eV over {0.8 * r0:.2f}-{1.4 * r0:.2f} A)")
-        evaluate(model, small_crystal(symbol))
-    except ModelCallError as exc:
-        problems.append(f"{symbol}: {exc}")
-    return problems
+        return [f"{symbol}: dimer energy does not depend on distance "
+                f"(spread {np.ptp(energies):.1e} eV over {0.8 * r0:.2f}-{1.4 * r0:.2f} A)"]
+    return []
 
 
 def check_species_supported(model, section, seed=0) -> Measurement:
     elements = sample_elements(model.elements, int(section["max_elements"]), seed)
-    problems = [p for symbol in elements for p in species_problems(model, symbol)]
+    structures = {symbol: species_structures(symbol) for symbol in elements}
+    predictions = evaluate_batch(model, [a for symbol in elements for a in structures[symbol]])
+    per_element = len(structures[elements[0]]) if elements else 0
+    problems = [p for k, symbol in enumerate(elements)
+                for p in species_problems(symbol, predictions[k * per_element:(k + 1) * per_element])]
     failing = sorted({p.split(":")[0] for p in problems}, key=lambda s: atomic_numbers[s])
     return Measurement(
         check="species_supported", metric="declared elements that fail", value=len(failing),
@@ -52,13 +60,12 @@ def check_undeclared_element_refused(model, section, seed=0) -> Measurement:
     one must be refused with an error."""
     probes = [s for s in PROBES if s not in model.elements][: int(section["undeclared_probes"])]
     answered, refusals = [], []
-    for symbol in probes:
-        structure = dimer(symbol, symbol, bond_length(symbol, symbol))
-        try:
-            prediction = evaluate(model, structure)
+    structures = [dimer(symbol, symbol, bond_length(symbol, symbol)) for symbol in probes]
+    for symbol, structure, prediction in zip(probes, structures, evaluate_batch(model, structures)):
+        if isinstance(prediction, ModelCallError):
+            refusals.append(f"{symbol}: {str(prediction)[:120]}")
+        else:
             answered.append((symbol, prediction.energy, structure))
-        except ModelCallError as exc:
-            refusals.append(f"{symbol}: {str(exc)[:120]}")
     metric = "undeclared elements answered"
     if answered:
         metric += " (" + ", ".join(f"{s} dimer: {e:.4g} eV" for s, e, _ in answered) + ")"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from mlipcheck.engine.evaluate import Prediction, evaluate, reference_prediction
+from mlipcheck.engine.evaluate import Prediction, with_reference
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.tolerances import compare, verdict
 
@@ -31,7 +31,6 @@ def check_translation(model, case, section, seed=0) -> Measurement:
     atoms by lattice vectors (wrapping); for isolated systems also far from the origin."""
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    reference = reference_prediction(model, atoms)
     variants = []
     shifted = atoms.copy()
     shifted.positions += rng.uniform(-3.0, 3.0, 3)
@@ -46,11 +45,11 @@ def check_translation(model, case, section, seed=0) -> Measurement:
         far.positions += section["far_offset"] * np.array([1.0, 0.7, 0.3])
         variants.append((f"offset {section['far_offset']:g} A", far))
     size = max(float(np.abs(atoms.positions).max()), 1.0)
+    reference, predictions = with_reference(model, atoms, [moved for _, moved in variants])
     comparisons = []
-    for label, moved in variants:
+    for (label, moved), got in zip(variants, predictions):
         position_scale = max(float(np.abs(moved.positions).max()) / size, 1.0)
-        rows = compare(model, section, reference, reference, evaluate(model, moved), len(atoms),
-                       position_scale)
+        rows = compare(model, section, reference, reference, got, len(atoms), position_scale)
         comparisons.append((label, rows, moved))
     return verdict("translation", case.name, comparisons, seed)
 
@@ -74,7 +73,6 @@ def check_rotation(model, case, section, seed=0) -> Measurement:
     rotation (irrational angle), inversion and a mirror. Periodic cells rotate with the atoms."""
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    reference = reference_prediction(model, atoms)
     proper = Rotation.random(random_state=int(rng.integers(1 << 31))).as_matrix()
     normal = rng.normal(size=3)
     normal /= np.linalg.norm(normal)
@@ -83,11 +81,12 @@ def check_rotation(model, case, section, seed=0) -> Measurement:
         ("inversion", -np.eye(3)),
         ("mirror", np.eye(3) - 2.0 * np.outer(normal, normal)),
     ]
+    moved = [_rotated_atoms(atoms, matrix) for _, matrix in operations]
+    reference, predictions = with_reference(model, atoms, moved)
     comparisons = []
-    for label, matrix in operations:
-        moved = _rotated_atoms(atoms, matrix)
+    for (label, matrix), structure, got in zip(operations, moved, predictions):
         expected = _transformed(reference, rotation=matrix)
-        comparisons.append((label, compare(model, section, reference, expected, evaluate(model, moved), len(atoms)), moved))
+        comparisons.append((label, compare(model, section, reference, expected, got, len(atoms)), structure))
     return verdict("rotation", case.name, comparisons, seed)
 
 
@@ -95,10 +94,10 @@ def check_permutation(model, case, section, seed=0) -> Measurement:
     """Energy invariant and forces permuted with the atoms under a random reordering."""
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    reference = reference_prediction(model, atoms)
     order = rng.permutation(len(atoms))
     shuffled = atoms[order]
+    reference, (got,) = with_reference(model, atoms, [shuffled])
     expected = _transformed(reference, order=order)
-    rows = compare(model, section, reference, expected, evaluate(model, shuffled), len(atoms))
+    rows = compare(model, section, reference, expected, got, len(atoms))
     return verdict("permutation", case.name, [("permutation", rows, shuffled)], seed,
                    extra={"order": order.tolist()[:12]})

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from ase.data import atomic_numbers, covalent_radii, vdw_radii
 
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
 from mlipcheck.structures.elements import FALLBACK_ELEMENTS, dimer
@@ -44,12 +44,9 @@ def arena_curve(model, symbol: str, step: float) -> tuple[np.ndarray, np.ndarray
     if key not in memo(model):
         r = arena_grid(symbol, step)
         box = max(20.0, 2 * r[-1] + 10.0)
-        energies, forces = [], []
-        for distance in r:
-            result = evaluate(model, dimer(symbol, symbol, float(distance), box=box), stress=False)
-            energies.append(result.energy)
-            forces.append(float(result.forces[1, 0] - result.forces[0, 0]) / 2)  # the bond lies along x
-        energies = np.array(energies)
+        predictions = evaluate_all(model, [dimer(symbol, symbol, float(d), box=box) for d in r], stress=False)
+        energies = np.array([p.energy for p in predictions])
+        forces = [float(p.forces[1, 0] - p.forces[0, 0]) / 2 for p in predictions]  # the bond lies along x
         memo(model)[key] = (r, energies - energies[-1], np.array(forces))
     return memo(model)[key]
 

@@ -11,15 +11,14 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from mlipcheck.checks.extrapolation.crazy_cubes import crazy_cube
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.structures.cases import all_cases
 
 
-def _spread(models, atoms):
-    """Standard deviation across models of the energy per atom (eV/atom) and the mean over atoms
-    of the force vectors' spread (eV/A)."""
-    predictions = [evaluate(m, atoms, stress=False) for m in models]
+def _spread(atoms, predictions):
+    """Standard deviation across models (their `predictions` on `atoms`) of the energy per atom
+    (eV/atom) and the mean over atoms of the force vectors' spread (eV/A)."""
     energies = np.array([p.energy for p in predictions]) / len(atoms)
     forces = np.array([p.forces for p in predictions])
     force_spread = np.sqrt(((forces - forces.mean(axis=0)) ** 2).sum(axis=2).mean(axis=0)).mean()
@@ -40,8 +39,10 @@ def check_committee(models, section, seed=0) -> Measurement:
             far.append(squeezed)
     if not in_domain or not far:
         return Measurement("committee", "no structure all models support", 0, "", 0, True, case="committee")
-    near = [_spread(models, a) for a in in_domain]
-    spreads = [_spread(models, a) for a in far]
+    # Each model evaluates every structure in one batch
+    by_model = [evaluate_all(m, in_domain + far, stress=False) for m in models]
+    spread = [_spread(a, [p[k] for p in by_model]) for k, a in enumerate(in_domain + far)]
+    near, spreads = spread[:len(in_domain)], spread[len(in_domain):]
     near_e, near_f = np.mean(near, axis=0)
     far_e, far_f = np.mean(spreads, axis=0)
     limit = float(section["max_extrapolation_spread"])

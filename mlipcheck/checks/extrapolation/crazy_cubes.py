@@ -17,7 +17,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
 
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_all, evaluate_batch
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
 from mlipcheck.errors import ModelCallError
@@ -45,28 +45,28 @@ def elemental_reference(model, symbols) -> dict:
     """Each element's lowest energy per atom in its simple forms, by the model (cached): its
     crystal, or its dimer near the bond length (N, O, H are molecules, not crystals: against a
     van der Waals packing of N atoms, any bonded cube would look like a hole)."""
-    out = {}
-    for symbol in set(symbols):
-        key = ("elemental_reference", symbol)
-        if key not in memo(model):
-            crystal = small_crystal(symbol)
-            candidates = [evaluate(model, crystal, stress=False).energy / len(crystal)]
-            bond = bond_length(symbol, symbol)
-            candidates += [evaluate(model, dimer(symbol, symbol, f * bond), stress=False).energy / 2
-                           for f in (0.8, 0.9, 1.0, 1.1, 1.2)]
-            memo(model)[key] = min(candidates)
-        out[symbol] = memo(model)[key]
-    return out
+    missing = sorted(s for s in set(symbols) if ("elemental_reference", s) not in memo(model))
+    factors = (0.8, 0.9, 1.0, 1.1, 1.2)
+    structures = []  # every missing element's crystal and dimers, in one batch
+    for symbol in missing:
+        bond = bond_length(symbol, symbol)
+        structures += [small_crystal(symbol)] + [dimer(symbol, symbol, f * bond) for f in factors]
+    predictions = evaluate_all(model, structures, stress=False)
+    for k, symbol in enumerate(missing):
+        mine = list(zip(structures, predictions))[k * (1 + len(factors)):(k + 1) * (1 + len(factors))]
+        memo(model)[("elemental_reference", symbol)] = min(p.energy / len(a) for a, p in mine)
+    return {symbol: memo(model)[("elemental_reference", symbol)] for symbol in set(symbols)}
 
 
-def cube_problem(model, cube, section) -> str | None:
-    """What is wrong with the model on one cube: non-finite output, a hole, unbounded forces."""
-    try:
-        prediction = evaluate(model, cube)
-    except ModelCallError as exc:
-        if exc.kind != "nonfinite":
-            raise
-        return str(exc)
+def cube_problem(model, cube, section, prediction=None) -> str | None:
+    """What is wrong with the model on one cube: non-finite output, a hole, unbounded forces.
+    `prediction`: the cube's, if already evaluated (a Prediction or its ModelCallError)."""
+    if prediction is None:
+        prediction = evaluate_batch(model, [cube])[0]
+    if isinstance(prediction, ModelCallError):
+        if prediction.kind != "nonfinite":
+            raise prediction
+        return str(prediction)
     reference = elemental_reference(model, cube.get_chemical_symbols())
     expected = np.mean([reference[s] for s in cube.get_chemical_symbols()])
     depth = expected - prediction.energy / len(cube)  # > 0: below the elements' own crystals
@@ -93,9 +93,14 @@ def check_crazy_cubes(model, section, seed=0) -> Measurement:
     pool = _pool(model, section, seed)
     lo, hi = np.log(section["volume_factor_min"]), np.log(section["volume_factor_max"])
     problems, first_bad = [], None
-    for index in range(int(section["cubes"])):
-        cube = crazy_cube(pool, int(rng.integers(2, int(section["max_atoms"]) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
-        problem = cube_problem(model, cube, section)
+    cubes = [crazy_cube(pool, int(rng.integers(2, int(section["max_atoms"]) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
+             for _ in range(int(section["cubes"]))]
+    predictions = evaluate_batch(model, cubes)
+    # The references the judged cubes need, in one batch (a cube without output needs none)
+    elemental_reference(model, {s for c, p in zip(cubes, predictions) if not isinstance(p, ModelCallError)
+                                for s in c.get_chemical_symbols()})
+    for index, (cube, prediction) in enumerate(zip(cubes, predictions)):
+        problem = cube_problem(model, cube, section, prediction)
         if problem:
             problems.append(f"{_describe(index, cube)}: {problem}")
             first_bad = first_bad if first_bad is not None else cube
@@ -144,17 +149,19 @@ def check_compression(model, case, section, seed=0) -> Measurement:
     """Energy over volume from strong compression to expansion: finite everywhere, and rising
     monotonically as the volume shrinks below `monotonic_below` times the starting volume."""
     factors = np.array(section["volume_factors"], dtype=float)
-    energies = []
+    volumes = []
     for factor in factors:
         scaled = case.atoms.copy()
         scaled.set_cell(case.atoms.cell.array * factor ** (1 / 3), scale_atoms=True)
-        try:
-            energies.append(evaluate(model, scaled, stress=False).energy / len(scaled))
-        except ModelCallError as exc:
-            if exc.kind != "nonfinite":
-                raise
+        volumes.append(scaled)
+    energies = []
+    for factor, scaled, prediction in zip(factors, volumes, evaluate_batch(model, volumes, stress=False)):
+        if isinstance(prediction, ModelCallError):
+            if prediction.kind != "nonfinite":
+                raise prediction
             return Measurement("compression", f"non-finite output at {factor:g} x volume", 1, "volumes", 0, False,
                                case=case.name, atoms=scaled, seed=seed)
+        energies.append(prediction.energy / len(scaled))
     by_factor = dict(zip(factors, energies))
     shrinking = np.sort(factors[factors <= section["monotonic_below"]])[::-1]  # largest volume first
     path = np.array([by_factor[f] for f in shrinking])

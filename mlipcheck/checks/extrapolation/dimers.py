@@ -14,8 +14,8 @@ import numpy as np
 from ase.data import atomic_numbers, covalent_radii, vdw_radii
 from scipy.stats import spearmanr
 
-from mlipcheck.engine.evaluate import evaluate, evaluate_batch
-from mlipcheck.engine.finite_difference import converged_derivative, uncertainty
+from mlipcheck.engine.evaluate import evaluate_all, evaluate_batch
+from mlipcheck.engine.finite_difference import converged_derivative, first_steps, prefetched, uncertainty
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
 from mlipcheck.errors import ModelCallError
@@ -53,7 +53,7 @@ def dimer_curve(model, a: str, b: str, section) -> DimerCurve:
         return cache[key]
     # A box large enough that a model treating every cell as periodic sees no image.
     box = max(14.0, 2 * (r_stop + cutoff))
-    isolated = sum(evaluate(model, isolated_atom(s, box=box)).energy for s in (a, b))
+    isolated = sum(p.energy for p in evaluate_all(model, [isolated_atom(s, box=box) for s in (a, b)]))
     distances = np.arange(r_start, r_stop + step / 2, step)
     energies, forces = [], []
     curve = DimerCurve(f"{a}-{b}", distances, np.array([]), np.array([]), isolated, cutoff)
@@ -109,15 +109,16 @@ def judged_region(curve: DimerCurve, section) -> int:
     return int(above[-1]) if len(above) else 0
 
 
-def dimer_energy(model, curve: DimerCurve):
-    """E(r) of the curve's pair at any distance, in the curve's box."""
+def dimer_energies(model, curve: DimerCurve):
+    """energies_at(distances) -> E of the curve's pair at each distance, in the curve's box, in
+    one batch."""
     a, b = curve.pair.split("-")
     box = max(14.0, 2 * (curve.r[-1] + curve.cutoff))
 
-    def energy_at(r):
-        return evaluate(model, dimer(a, b, r, box=box), stress=False).energy
+    def energies_at(distances):
+        return [p.energy for p in evaluate_all(model, [dimer(a, b, float(r), box=box) for r in distances], stress=False)]
 
-    return energy_at
+    return energies_at
 
 
 def _region_details(curve: DimerCurve, start: int) -> dict:
@@ -157,8 +158,8 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
         details.update(jump_behind_wall_eV=float(jumps[outside]), jump_behind_wall_at_A=float(curve.r[outside + 1]))
     # Resolve the largest candidates over the tolerance (at most `max_refined`), largest first.
     candidates = [start + int(k) for k in np.argsort(-jumps[start:]) if jumps[start + k] > noise]
-    energy_at = energy_at or dimer_energy(model, curve)
-    resolved = {k: _resolved_step(energy_at, curve, k, int(section["refine_points"]), noise)
+    energies_at = (lambda rs: [energy_at(r) for r in rs]) if energy_at else dimer_energies(model, curve)
+    resolved = {k: _resolved_step(energies_at, curve, k, int(section["refine_points"]), noise)
                 for k in candidates[: int(section["max_refined"])]}
     if resolved:
         k, (height, r_at) = max(resolved.items(), key=lambda item: item[1][0])
@@ -170,7 +171,7 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
                     r_at=r_at, arena=arena_metrics(curve), **details)
 
 
-def _resolved_step(energy_at, curve: DimerCurve, k: int, points: int, noise: float,
+def _resolved_step(energies_at, curve: DimerCurve, k: int, points: int, noise: float,
                    levels: int = 3) -> tuple[float, float]:
     """(height, r) of the largest step of E between r[k] and r[k+3], on grids `points` times
     finer, zooming `levels` times onto the largest: max |dE_i - (dE_(i-1) + dE_(i+1)) / 2| over
@@ -179,7 +180,7 @@ def _resolved_step(energy_at, curve: DimerCurve, k: int, points: int, noise: flo
     low, high = curve.r[k], curve.r[min(k + 3, len(curve.r) - 1)]
     for _ in range(levels):
         r = np.linspace(low, high, 3 * points + 1)
-        steps = np.diff([energy_at(x) for x in r])
+        steps = np.diff(energies_at(r))
         excess = np.abs(steps[1:-1] - (steps[:-2] + steps[2:]) / 2)
         i = int(np.argmax(excess))
         height, where = float(excess[i]), float((r[i + 1] + r[i + 2]) / 2)
@@ -195,16 +196,17 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
     by integrating along the grid: real models' short-range curves vary faster than any
     affordable grid (CHGNet's Fe-Fe force changes by 7 eV/A within 4 mA near 0.8 A while
     matching -dE/dr). A point where no step converges is left out and counted."""
-    energy_of = dimer_energy(model, curve)
+    energies_at = dimer_energies(model, curve)
     h = float(section.per_dtype("force_step", model.dtype))
     start = judged_region(curve, section)
     indices = np.unique(np.linspace(start, len(curve.r) - 1, int(section["force_points"])).astype(int))
+    first = [(i, d) for i in indices for d in first_steps(h)]  # every point's first differences in one batch
+    first = dict(zip(first, energies_at([float(curve.r[i]) + d for i, d in first])))
     worst, unresolved, smallest_step = None, [], h
     for i in indices:
         r, force = float(curve.r[i]), float(curve.force[i])
-
-        def energy_at(delta, r=r):
-            return energy_of(r + delta)
+        energy_at = prefetched({d: first[(i, d)] for d in first_steps(h)},
+                               lambda delta, r=r: energies_at([r + delta])[0])
 
         def tolerance(step, i=i, force=force):
             return (float(section["force_rel"]) * abs(force)

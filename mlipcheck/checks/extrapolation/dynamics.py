@@ -15,7 +15,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 from mlipcheck.checks.extrapolation.crazy_cubes import min_bond_fraction
-from mlipcheck.engine.evaluate import evaluate, wants_stress
+from mlipcheck.engine.evaluate import evaluate, evaluate_all, wants_stress
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
 
@@ -33,9 +33,22 @@ class Evaluated(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
         prediction = evaluate(self.model, self.atoms, stress="stress" in properties and wants_stress(self.model, self.atoms))
+        self._store(prediction)
+
+    def _store(self, prediction):
         self.results = {"energy": prediction.energy, "forces": prediction.forces}
         if prediction.stress is not None:
             self.results["stress"] = prediction.stress.flat[[0, 4, 8, 5, 2, 1]]
+
+
+def evaluate_images(model, images):
+    """Energies and forces of `images` (each with an `Evaluated` calculator) whose calculator has
+    no result for its current positions, in one batch; their calculators then answer without a
+    call. NEB images of one band step are independent: the optimizer asks for them one by one."""
+    stale = [image for image in images if image.calc.check_state(image) or "forces" not in image.calc.results]
+    for image, prediction in zip(stale, evaluate_all(model, stale, stress=False)):
+        image.calc.atoms = image.copy()
+        image.calc._store(prediction)
 
 
 def _time_step(atoms, section):

@@ -30,7 +30,7 @@ from ase.formula import Formula
 from ase.units import GPa
 
 from mlipcheck.checks.properties.relaxation import relax
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
 from mlipcheck.engine.statistics import slope
@@ -52,24 +52,26 @@ def strained(atoms: Atoms, component: int, magnitude: float) -> Atoms:
     return out
 
 
-def _stress_voigt(model, atoms: Atoms, section) -> np.ndarray:
-    relaxed = atoms
-    if len(atoms) > 1:  # relaxed-ion constants: the ions follow the strain
-        relaxed, _, _ = relax(model, atoms, float(section["fmax"]), int(section["steps"]), keep_symmetry=False,
-                              cell=False)
-    s = evaluate(model, relaxed, stress=True).stress
-    return np.array([s[a, b] for a, b in VOIGT])
+def _ions_relaxed(model, atoms: Atoms, section) -> Atoms:
+    if len(atoms) == 1:
+        return atoms
+    # relaxed-ion constants: the ions follow the strain
+    return relax(model, atoms, float(section["fmax"]), int(section["steps"]), keep_symmetry=False, cell=False)[0]
 
 
 def elastic_tensor(model, atoms: Atoms, section) -> tuple[np.ndarray, dict]:
-    """(C in GPa at the smallest magnitude, {magnitude: C}) for the model's relaxed `atoms`."""
+    """(C in GPa at the smallest magnitude, {magnitude: C}) for the model's relaxed `atoms`. The
+    strained cells' stresses, once their ions are relaxed, are evaluated in one batch."""
+    magnitudes = sorted(float(m) for m in section["strains"])
+    keys = [(m, j, sign) for m in magnitudes for j in range(6) for sign in (+1, -1)]
+    cells = [_ions_relaxed(model, strained(atoms, j, sign * m), section) for m, j, sign in keys]
+    stress = {key: np.array([p.stress[a, b] for a, b in VOIGT])
+              for key, p in zip(keys, evaluate_all(model, cells, stress=True))}
     by_magnitude = {}
-    for magnitude in sorted(float(m) for m in section["strains"]):
+    for magnitude in magnitudes:
         c = np.zeros((6, 6))
         for j in range(6):
-            plus = _stress_voigt(model, strained(atoms, j, magnitude), section)
-            minus = _stress_voigt(model, strained(atoms, j, -magnitude), section)
-            c[:, j] = (plus - minus) / (2 * magnitude) / GPa
+            c[:, j] = (stress[(magnitude, j, +1)] - stress[(magnitude, j, -1)]) / (2 * magnitude) / GPa
         by_magnitude[magnitude] = (c + c.T) / 2
     smallest = min(by_magnitude)
     return by_magnitude[smallest], by_magnitude

@@ -22,7 +22,7 @@ from ase import Atoms
 from ase.units import GPa
 from scipy.optimize import least_squares
 
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
 
@@ -83,13 +83,13 @@ def eos_curve(model, atoms: Atoms, v_per_atom_centre: float, section) -> tuple[n
     """Energies per atom at `points` volumes spanning +-`span` around the centre volume."""
     n = len(atoms)
     factors = np.linspace(1 - float(section["span"]), 1 + float(section["span"]), int(section["points"]))
-    volumes, energies = [], []
+    cells = []
     for f in factors:
         scaled = atoms.copy()
         scaled.set_cell(atoms.cell.array * (f * v_per_atom_centre * n / atoms.get_volume()) ** (1 / 3), scale_atoms=True)
-        volumes.append(scaled.get_volume() / n)
-        energies.append(evaluate(model, scaled, stress=False).energy / n)
-    return np.array(volumes), np.array(energies)
+        cells.append(scaled)
+    energies = [p.energy / n for p in evaluate_all(model, cells, stress=False)]
+    return np.array([c.get_volume() / n for c in cells]), np.array(energies)
 
 
 def model_eos(model, reference: EosReference, section) -> tuple[EosFit, np.ndarray, np.ndarray]:

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 from ase.geometry import find_mic
+from ase.mep import NEB
 
-from mlipcheck.checks.extrapolation.dynamics import Evaluated
+from mlipcheck.checks.extrapolation.dynamics import Evaluated, evaluate_images
 from mlipcheck.checks.properties.defects import VacancyReference, relaxed_bulk
 from mlipcheck.checks.properties.relaxation import relax
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
 
@@ -54,7 +55,6 @@ def migration_band(model, reference: VacancyReference, section) -> Band:
            float(section["migration_fmax"]), int(section["migration_steps"]))
     if key in memo(model):
         return memo(model)[key]
-    from ase.mep import NEB
     from ase.optimize import FIRE
 
     if reference.structure != "fcc":
@@ -73,11 +73,11 @@ def migration_band(model, reference: VacancyReference, section) -> Band:
     images = [initial] + [initial.copy() for _ in range(int(section["migration_images"]))] + [final]
     for image in images:
         image.calc = Evaluated(model)
-    band = NEB(images, climb=True, method="improvedtangent")
+    band = BatchedNEB(images, climb=True, method="improvedtangent")
     band.interpolate(mic=True)
     optimizer = FIRE(band, logfile=None)
     converged = bool(optimizer.run(fmax=fmax, steps=steps))
-    results = [evaluate(model, image, stress=False) for image in images]
+    results = evaluate_all(model, images, stress=False)
     energies = np.array([r.energy for r in results]) - results[0].energy
     segments = [find_mic(b.positions - a.positions, a.cell, a.pbc)[0] for a, b in zip(images, images[1:])]
     path = np.concatenate([[0.0], np.cumsum([np.linalg.norm(d) for d in segments])])
@@ -90,6 +90,14 @@ def migration_band(model, reference: VacancyReference, section) -> Band:
     return out
 
 
+class BatchedNEB(NEB):
+    """ASE's NEB, its moving images evaluated in one batch per band step."""
+
+    def get_forces(self):
+        evaluate_images(self.images[0].calc.model, self.images[1:-1])
+        return super().get_forces()
+
+
 def segment_work(model, start: Atoms, displacement, forces_start, forces_end) -> tuple[float, bool]:
     """(-integral of F . dR along the straight segment start -> start + displacement, resolved).
 
@@ -99,12 +107,14 @@ def segment_work(model, start: Atoms, displacement, forces_start, forces_end) ->
     along = {0.0: float(np.sum(forces_start * displacement)), 1.0: float(np.sum(forces_end * displacement))}
 
     def simpson(n):
-        for k in range(1, n):
-            t = k / n
-            if t not in along:
-                point = start.copy()
-                point.positions = start.positions + t * displacement
-                along[t] = float(np.sum(evaluate(model, point, stress=False).forces * displacement))
+        missing = [k / n for k in range(1, n) if k / n not in along]
+        points = []
+        for t in missing:
+            point = start.copy()
+            point.positions = start.positions + t * displacement
+            points.append(point)
+        for t, prediction in zip(missing, evaluate_all(model, points, stress=False)):  # one batch per refinement
+            along[t] = float(np.sum(prediction.forces * displacement))
         f = [along[k / n] for k in range(n + 1)]
         return -(f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2])) / (3 * n)
 

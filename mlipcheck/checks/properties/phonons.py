@@ -22,7 +22,7 @@ import numpy as np
 from ase import Atoms
 
 from mlipcheck.checks.properties.relaxation import relax
-from mlipcheck.engine.evaluate import evaluate
+from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
 from mlipcheck.errors import ModelFailure
@@ -70,11 +70,8 @@ def model_phonopy(model, phonon):
     new = Phonopy(phonon.unitcell, supercell_matrix=phonon.supercell_matrix,
                   primitive_matrix=phonon.primitive_matrix)
     new.dataset = phonon.dataset
-    forces = []
-    for cell in new.supercells_with_displacements:
-        f = evaluate(model, to_ase(cell), stress=False).forces
-        forces.append(f)
-    new.forces = np.array(forces)
+    cells = [to_ase(cell) for cell in new.supercells_with_displacements]
+    new.forces = np.array([p.forces for p in evaluate_all(model, cells, stress=False)])
     new.produce_force_constants()
     if phonon.nac_params is not None:
         new.nac_params = phonon.nac_params
