@@ -117,7 +117,6 @@ def pytest_configure(config):
     session = config.stash[SESSION] = Session(config)
     if not config.getoption("model"):
         return  # not an mlipcheck run: nothing more to set up (a suite test without --model is skipped)
-    _keep_groups_together(config)
     from mlipcheck import report
 
     try:
@@ -139,12 +138,18 @@ def pytest_unconfigure(config):
 
 def _share_cores(workers):
     """Under xdist, give each worker its share of the cores: torch's default of one thread per
-    core in every worker oversubscribes the machine, and a CHGNet call then took 8 s, not 0.5 s."""
+    core in every worker oversubscribes the machine, and a CHGNet call then took 8 s, not 0.5 s.
+    numpy's BLAS too: with two BLAS threads per worker on 2 cores, CHGNet's relaxation, elastic
+    and phonon suites took 33-37 s of test time, with one 13 s (same verdicts)."""
+    from threadpoolctl import threadpool_limits  # numpy is loaded by now: its BLAS reads no variable
+
+    threads = max(1, (os.cpu_count() or 1) // max(workers, 1))
+    threadpool_limits(threads, user_api="blas")
     if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
         return
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(workers, 1)))
+    torch.set_num_threads(threads)
 
 
 def pytest_report_header(config):
@@ -153,40 +158,49 @@ def pytest_report_header(config):
         return f"mlipcheck: profile {session.profile.name}; models: {', '.join(s.text for s in session.specs)}"
 
 
-def _keep_groups_together(config):
-    """`-n N` without `--dist` schedules by group (`--dist loadgroup`), so that tests that share
-    memoised work share a worker; xdist's own default (`load`) scatters them and each worker
-    computed the same dimer curve or reference prediction again."""
+def group_of(nodeid: str, labels) -> str:
+    """The work unit of a test: tests that share memoised work (a case's reference prediction, a
+    pair's dimer curve, a crystal's phonons) run in one shard and on one worker. That is every
+    test of one model and one target, whatever the suite module (`[chgnet-Cu_fcc]`); a model's
+    tests without a target (`[chgnet]`) group by module. Grouping by module once put every MD
+    test on one worker, which ran them for 20 minutes while the other sat idle. From the node id
+    alone: the xdist controller, which schedules, has no items."""
+    path, _, rest = nodeid.partition("::")
+    _, bracket, param = rest.partition("[")
+    param = param.removesuffix("]")
+    if not bracket:
+        return path
+    return f"{path}::{param}" if param in labels else param
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `-n N`, schedule mlipcheck's tests by `group_of` (unless another `--dist` than
+    loadgroup is asked for). xdist's own loadgroup reads a suffix its workers add to node ids,
+    which pytest 9.2 no longer lets them add: every group was scattered."""
     given = any(a == "-d" or a.startswith("--dist") for a in map(str, config.invocation_params.args))
-    if getattr(config.option, "dist", None) == "load" and not given:
-        config.option.dist = "loadgroup"
+    if not config.getoption("model") or (given and config.getvalue("dist") != "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
 
+    labels = {spec.label for spec in session_of(config).specs}
 
-def _group(item) -> str:
-    """Tests that share memoised work run in one shard and on one worker: one model's tests of one
-    target (a case's reference prediction, a pair's dimer curve, a crystal's phonons), whatever
-    the suite module. Grouping by module put every MD test on one worker, which ran them for 20
-    minutes while the other sat idle. Tests with no target: one model's tests of one module."""
-    callspec = getattr(item, "callspec", None)
-    spec = callspec.params.get("model") if callspec else None
-    label = getattr(spec, "label", "-")
-    targets = sorted(name for name in callspec.params if name != "model") if callspec else []
-    if targets:
-        return f"{label}::{'+'.join(targets)}::{callspec.id}"
-    return f"{label}::{item.module.__name__}"
+    class ByGroup(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return group_of(nodeid, labels)
+
+    return ByGroup(config, log)
 
 
 def pytest_collection_modifyitems(session, config, items):
-    for item in items:  # pytest-xdist's --dist loadgroup keeps a group on one worker
-        if item.get_closest_marker("mlipcheck") is not None:
-            item.add_marker(pytest.mark.xdist_group(_group(item)))
     shard = session_of(config).shard()
     if shard is None:
         return
     k, n = shard
+    labels = {spec.label for spec in session_of(config).specs}
     groups = {}
     for item in items:
-        groups.setdefault(_group(item), []).append(item)
+        groups.setdefault(group_of(item.nodeid, labels), []).append(item)
     # Largest groups first (ties by name), each to the shard with the fewest tests so far: the same
     # split on every machine that collects the same tests, balanced in test count.
     sizes = [0] * n
@@ -197,8 +211,8 @@ def pytest_collection_modifyitems(session, config, items):
         if target == k - 1:
             mine.add(name)
     session_of(config).collected_total = len(items)
-    config.hook.pytest_deselected(items=[item for item in items if _group(item) not in mine])
-    items[:] = [item for item in items if _group(item) in mine]
+    config.hook.pytest_deselected(items=[item for item in items if group_of(item.nodeid, labels) not in mine])
+    items[:] = [item for item in items if group_of(item.nodeid, labels) in mine]
 
 
 def pytest_generate_tests(metafunc):

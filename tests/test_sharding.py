@@ -55,20 +55,30 @@ def test_xdist_loadgroup_keeps_a_models_suite_together_and_gives_the_same_verdic
     assert {k: v[0] for k, v in verdicts(grouped).items()} == {k: v[0] for k, v in verdicts(whole).items()}
 
 
-def test_groups_follow_the_target_not_the_module(pytester):
+def test_groups_follow_the_target_not_the_module():
     """A case's tests share a group across suite modules (they share its reference prediction);
     different cases of one module do not (MD of every case on one worker took 20 minutes)."""
-    pytester.makeconftest("""
-        import pytest
+    from mlipcheck.plugin import group_of
 
-        @pytest.hookimpl(trylast=True)
-        def pytest_collection_modifyitems(items):
-            for item in items:
-                print("GROUP", item.nodeid.split("::")[-1], item.get_closest_marker("xdist_group").args[0])
-    """)
-    suites = [str(ROOT / "suites" / name) for name in ("test_symmetry.py", "test_extrapolation.py")]
-    result = pytester.runpytest_subprocess(*suites, "--model", "emt", "-p", "no:cacheprovider", "--co", "-q", "-s")
-    groups = dict(line.split()[1:] for line in result.stdout.lines if line.startswith("GROUP"))
-    md = {name: group for name, group in groups.items() if name.startswith("test_md_stability[")}
-    assert groups["test_rotation[emt-Cu_fcc]"] == md["test_md_stability[emt-Cu_fcc]"]
-    assert len(set(md.values())) == len(md) > 3, md
+    labels = {"chgnet", "sevennet:7net-l3i5"}
+    rotation = group_of("suites/test_symmetry.py::test_rotation[chgnet-Cu_fcc]", labels)
+    assert rotation == group_of("suites/test_extrapolation.py::test_md_stability[chgnet-Cu_fcc]", labels)
+    assert rotation != group_of("suites/test_extrapolation.py::test_md_stability[chgnet-Si_diamond]", labels)
+    assert rotation != group_of("suites/test_symmetry.py::test_rotation[sevennet:7net-l3i5-Cu_fcc]", labels)
+    species = group_of("suites/test_species.py::test_species_supported_as_stated[sevennet:7net-l3i5]", labels)
+    assert species == "suites/test_species.py::sevennet:7net-l3i5"  # a model's own tests: by module
+    assert group_of("tests/test_own.py::test_plain", labels) == "tests/test_own.py"
+
+
+def test_under_xdist_a_targets_tests_share_a_worker(tmp_path):
+    """`-n 2` alone schedules by group: each case's tests of two modules run on one worker."""
+    out = subprocess.run([sys.executable, "-m", "pytest", SUITES[0], SUITES[1], "--model", "emt", "-n", "2", "-v",
+                          "-p", "no:cacheprovider", "--mlipcheck-report", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert "scheduling tests via ByGroup" in out.stdout, out.stdout[-2000:]
+    workers = {}
+    for line in out.stdout.splitlines():
+        if line.startswith("[gw") and "[emt-" in line:
+            workers.setdefault(line.split("[emt-")[1].split("]")[0], set()).add(line[:4])
+    assert len(workers) > 5 and all(len(w) == 1 for w in workers.values()), workers
+    assert len(set.union(*workers.values())) == 2, "both workers get work"
