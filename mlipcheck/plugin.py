@@ -364,7 +364,7 @@ def pytest_runtest_protocol(item, nextitem):
         return (yield)
     from mlipcheck.engine.evaluate import test_budget
 
-    with test_budget(float(session_of(item.config).profile.section("call")["test_budget_s"])):
+    with test_budget(float(session_of(item.config).profile.section("call").test_budget_s)):
         return (yield)
 
 

@@ -93,7 +93,7 @@ class Session:
                 from mlipcheck.adapters import load_model
 
                 model = load_model(spec, self.option("mlipcheck_allow_download"))
-                model.call_timeout = self.option("mlipcheck_timeout") or self.profile.section("call")["timeout_s"]
+                model.call_timeout = self.option("mlipcheck_timeout") or self.profile.section("call").timeout_s
                 self.models[spec.text] = model
             except MlipcheckError as exc:
                 self.models[spec.text] = exc

@@ -71,5 +71,5 @@ def test_surface_energy_error(model, item, profile, verdict):
 @pytest.mark.model_items("phonons", "phonons")
 def test_relaxation(model, item, profile, seed, verdict):
     section = profile.section("relaxation")
-    crystal = item.repeat(section["repeat"]) if len(item) < 4 else item
+    crystal = item.repeat(section.repeat) if len(item) < 4 else item
     verdict(check_relaxation(model, item.get_chemical_formula(), crystal, section, seed))

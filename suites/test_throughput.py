@@ -44,11 +44,11 @@ def test_throughput(model, n_atoms, profile, benchmark, request):
         pytest.skip(f"{len(atoms)} atoms would need ~{gpu_needed / 1024:.0f} GB of GPU memory (extrapolated) "
                     f"of {gpu_total / 1024:.0f} GB")
     first = first_call(model, atoms)
-    benchmark.pedantic(evaluate, args=(model, atoms), rounds=int(section["rounds"]), iterations=1, warmup_rounds=0)
+    benchmark.pedantic(evaluate, args=(model, atoms), rounds=int(section.rounds), iterations=1, warmup_rounds=0)
     if benchmark.stats is not None:
         row = record(model, symbol, n_atoms, len(atoms), first, benchmark.stats.stats.mean, benchmark.stats.stats.stddev)
     else:  # pytest-benchmark switches itself off under xdist (-n): time the calls here
-        row = steady_state(model, atoms, int(section["rounds"]), symbol, n_atoms, first)
+        row = steady_state(model, atoms, int(section.rounds), symbol, n_atoms, first)
     benchmark.extra_info.update({"model": model.label, "element": symbol, **row})
     for key, value in row.items():
         request.node.user_properties.append((f"mlipcheck_throughput_{key}", None if value is None else float(value)))

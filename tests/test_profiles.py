@@ -50,3 +50,42 @@ def test_a_bad_profile_stops_pytest_before_the_first_test(tmp_path):
                           "--mlipcheck-profile", str(tmp_path / "bad.toml"), "-p", "no:cacheprovider", "-q"],
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 4 and "judged_ceilng: unknown setting" in out.stderr
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[md]\nsteps = 20.5\n", "[md] steps = 20.5: must be a whole number"),
+    ("[md]\nsteps = nan\n", "must be a whole number"),
+    ("[relaxation]\nfmax = nan\n", "[relaxation] fmax = nan: must be a finite number"),
+    ("[relaxation]\nfmax = inf\n", "must be a finite number"),
+    ("[md]\nsteps = -3\n", "must not be negative"),
+    ("[md]\nsteps = 0\n", "[md] steps = 0: must lie in [1, inf]"),
+    ("[errors]\nconfidence = 1.0\n", "[errors] confidence = 1.0: must lie in (0.0, 1.0)"),
+    ("[eos]\npoints = 3\n", "must lie in [5, inf]"),
+    ("[compression]\nvolume_factors = [0.5, \"x\"]\n", "must be a list"),
+    ("[phonons]\nmax_imaginary_thz = {float32 = 0.3, float64 = nan}\n", "must be a finite number"),
+])
+def test_typed_settings_refuse_what_their_type_or_range_forbids(tmp_path, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError) as caught:
+        load_profile(str(path))
+    assert words in str(caught.value), str(caught.value)
+
+
+def test_a_decimal_setting_takes_a_whole_number_and_reads_as_an_attribute(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text("[relaxation]\nfmax = 1\n")
+    section = load_profile(str(path)).section("relaxation")
+    assert section.fmax == 1 and section.steps == load_profile("quick").section("relaxation").steps
+    with pytest.raises(UsageError, match="has no 'stepz'"):
+        _ = section.stepz
+
+
+def test_a_profile_that_inherits_itself_is_refused(tmp_path):
+    (tmp_path / "a.toml").write_text('inherits = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('inherits = "a.toml"\n')
+    with pytest.raises(UsageError, match="inherits itself"):
+        load_profile(str(tmp_path / "a.toml"))
+    (tmp_path / "c.toml").write_text('inherits = "c.toml"\n')
+    with pytest.raises(UsageError, match="inherits itself"):
+        load_profile(str(tmp_path / "c.toml"))

@@ -19,7 +19,7 @@ def compare(model, section, reference: Prediction, expected: Prediction, got: Pr
     """
     # Float32 rounding follows the size of the atomic energies summed, which the total can hide
     # (cancellation, light elements): never below the profile's typical atomic energy.
-    scale_e = max(abs(reference.energy) / n_atoms, float(section["atomic_energy_scale"]))
+    scale_e = max(abs(reference.energy) / n_atoms, float(section.atomic_energy_scale))
     # Force rounding noise in float32 follows the per-atom energy scale over ~1 Angstrom, since
     # forces are gradients of a sum of atomic energies, not the (often small) force itself.
     scale_f = max(scale_e, float(np.abs(reference.forces).max())) * position_scale

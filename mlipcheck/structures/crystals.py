@@ -25,8 +25,8 @@ def eos_references(model, section, seed=0, extra_files=()):
     whose element is declared."""
     from mlipcheck.checks.properties.eos import dcdft_references, load_eos_reference
 
-    available = dcdft_references(_declared(model), int(section["max_atoms"]))
-    chosen = set(sample_elements({r.name for r in available}, int(section["max_elements"]), seed))
+    available = dcdft_references(_declared(model), int(section.max_atoms))
+    chosen = set(sample_elements({r.name for r in available}, int(section.max_elements), seed))
     out = [r for r in available if r.name in chosen]
     for path in extra_files:
         out += [r for r in load_eos_reference(path) if not model.unsupported(r.atoms.get_chemical_symbols())]
@@ -40,14 +40,14 @@ def phonon_crystals(model, section, seed=0) -> list[tuple[str, Atoms]]:
 
     declared = _declared(model)
     elemental = [n for n in dcdft.names if n in declared and len(dcdft[n]) <= 4]
-    chosen = sample_elements(elemental, int(section["max_elements"]), seed)
+    chosen = sample_elements(elemental, int(section.max_elements), seed)
     out = []
     for name in chosen:
         atoms = dcdft[name]
         out.append((name, Atoms(atoms.get_chemical_symbols(), cell=atoms.cell,
                                 scaled_positions=atoms.get_scaled_positions(), pbc=True)))
     binaries = [(f, s, a) for f, s, a in BINARIES if not model.unsupported(Atoms(f).get_chemical_symbols())]
-    if int(section["max_elements"]) > 0:
+    if int(section.max_elements) > 0:
         binaries = binaries[:1]
     out += [(formula, bulk(formula, structure, a=a)) for formula, structure, a in binaries]
     return out
@@ -72,7 +72,7 @@ def vacancy_references(model, section, seed=0):
     from mlipcheck.checks.properties.defects import vacancy_references as table
 
     rows = {e: r for e, r in table().items() if not model.unsupported([e])}
-    chosen = sample_elements(rows, int(section["max_elements"]), seed)
+    chosen = sample_elements(rows, int(section.max_elements), seed)
     return [(e, rows[e]) for e in chosen]
 
 
@@ -85,7 +85,7 @@ def crystal_targets(session, model, kind: str, section_name: str) -> list[Target
     elif kind == "phonons":
         items = phonon_crystals(model, section, session.seed)
     elif kind == "elastic":
-        every_row = int(section["max_elements"]) == 0  # full: every tabulated crystal, not a sample
+        every_row = int(section.max_elements) == 0  # full: every tabulated crystal, not a sample
         items = elastic_crystals(model, section, session.seed,
                                  session.elastic_references() if every_row else session.user_elastic_references())
     elif kind == "vacancies":

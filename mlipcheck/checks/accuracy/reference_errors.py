@@ -78,12 +78,12 @@ def _relative_energies(rows, errors):
 
 def check_energy_error(predictions, material_class, section, seed=0) -> Measurement:
     rows = [r for r in class_results(predictions, material_class) if r.energy_ref is not None]
-    basis = section["energy_basis"]
+    basis = section.energy_basis
     errors = _energy_errors(rows, basis)
     raw = _energy_errors(rows, "raw")
     aligned = _energy_errors(rows, "aligned")
-    low, high = bootstrap_interval(list(errors), mae, int(section["bootstrap_samples"]),
-                                   float(section["confidence"]), seed)
+    low, high = bootstrap_interval(list(errors), mae, int(section.bootstrap_samples),
+                                   float(section.confidence), seed)
     threshold = _threshold(section, "energy_mae_mev_per_atom", material_class)
     worst = int(np.argmax(np.abs(errors)))
     frame = rows[worst]
@@ -109,7 +109,7 @@ def check_energy_error(predictions, material_class, section, seed=0) -> Measurem
 def check_force_error(predictions, material_class, section, seed=0) -> Measurement:
     rows = [r for r in class_results(predictions, material_class) if r.forces_ref is not None]
     diffs = [r.forces_model - r.forces_ref for r in rows]
-    low, high = bootstrap_interval(diffs, mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)
+    low, high = bootstrap_interval(diffs, mae, int(section.bootstrap_samples), float(section.confidence), seed)
     ref = np.concatenate([r.forces_ref for r in rows])
     got = np.concatenate([r.forces_model for r in rows])
     norms = np.linalg.norm(ref, axis=1)
@@ -147,7 +147,7 @@ def check_stress_error(predictions, material_class, section, seed=0) -> Measurem
             raise ReferenceDataError(p.stress_problem)
     index = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
     diffs = [(r.stress_model - r.stress_ref)[index] / GPa for r in rows]
-    low, high = bootstrap_interval(diffs, mae, int(section["bootstrap_samples"]), float(section["confidence"]), seed)
+    low, high = bootstrap_interval(diffs, mae, int(section.bootstrap_samples), float(section.confidence), seed)
     threshold = _threshold(section, "stress_mae_gpa", material_class)
     worst = int(np.argmax([np.abs(d).max() for d in diffs]))
     passed = high <= threshold
@@ -166,12 +166,12 @@ def check_softening(predictions, material_class, section, seed=0) -> Measurement
     ref = [r.forces_ref for r in rows]
     got = [r.forces_model for r in rows]
     s = slope(np.concatenate([x.ravel() for x in ref]), np.concatenate([y.ravel() for y in got]))
-    low_gate, high_gate = (float(v) for v in section["softening_range"])
+    low_gate, high_gate = (float(v) for v in section.softening_range)
     pairs = list(zip(ref, got))
     low, high = bootstrap_interval(
         pairs, lambda chosen: slope(np.concatenate([a.ravel() for a, _ in chosen]),
                                      np.concatenate([b.ravel() for _, b in chosen])) or 0.0,
-        int(section["bootstrap_samples"]), float(section["confidence"]), seed)
+        int(section.bootstrap_samples), float(section.confidence), seed)
     passed = s is not None and low_gate <= s <= high_gate
     threshold, relation = (low_gate, ">=") if (s or 0.0) < 1.0 else (high_gate, "<=")
     return Measurement("softening", "slope s of model vs reference forces (y = s x)",
@@ -203,9 +203,9 @@ def class_summary(predictions, classes, basis) -> dict:
 
 def check_transferability(predictions, classes, section) -> Measurement:
     """Each class's relative force error over the best class's: how unevenly the model errs."""
-    summary = class_summary(predictions, classes, section["energy_basis"])
+    summary = class_summary(predictions, classes, section.energy_basis)
     relative = {c: v["relative_force_error"] for c, v in summary.items() if "relative_force_error" in v}
-    limit = float(section["max_transferability_ratio"])
+    limit = float(section.max_transferability_ratio)
     if len(relative) < 2:
         raise NotApplicable(f"transferability needs two classes with reference forces, got {sorted(relative)}")
     best = min(relative, key=relative.get)
@@ -237,13 +237,13 @@ def check_uncertainty(models, predictions_by_model, material_class, section, see
         error.append(float(np.abs(mean - frames[0].forces_ref).mean()))
         residuals.append((mean - frames[0].forces_ref).ravel())
         sigmas.append(forces.std(axis=0, ddof=1).ravel())
-    minimum = float(section["min_uncertainty_spearman"])
+    minimum = float(section.min_uncertainty_spearman)
     if len(spread) < 4:
         raise NotApplicable(f"{material_class}: {len(spread)} frames that every model evaluates (need 4)")
     if np.ptp(spread) == 0 or np.ptp(error) == 0:  # Spearman is undefined: nothing to rank
         raise NotApplicable(f"{material_class}: committee spread or error is the same on every frame")
     rho = float(spearmanr(spread, error)[0])
-    fraction = float(section["flag_fraction"])
+    fraction = float(section.flag_fraction)
     flagged = np.argsort(spread)[::-1][:max(1, int(round(fraction * len(spread))))]
     captured = float(np.sum(np.array(error)[flagged]) / np.sum(error)) if np.sum(error) > 0 else None
     return Measurement("uncertainty", "Spearman(committee force spread, force error) over frames", rho, "",

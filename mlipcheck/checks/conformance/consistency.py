@@ -34,7 +34,7 @@ def check_forces_finite_difference(model, case, section, seed=0) -> Measurement:
     atoms = case.atoms
     reference = reference_prediction(model, atoms)
     step = float(section.per_dtype("step", model.dtype))
-    n_components = min(int(section["components"]), 3 * len(atoms))
+    n_components = min(int(section.components), 3 * len(atoms))
     # Sample components with the atoms' largest forces first: where a wrong force shows most.
     order = np.argsort(-np.abs(reference.forces).ravel())
     chosen = np.concatenate([order[: n_components // 2],
@@ -185,7 +185,7 @@ def check_force_jacobian_symmetry(model, case, section, seed=0) -> Measurement:
     (converged), is a failure; one that moves more is reported as unresolved (a skip)."""
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    chosen = np.sort(rng.choice(3 * len(atoms), min(int(section["components"]), 3 * len(atoms)), replace=False))
+    chosen = np.sort(rng.choice(3 * len(atoms), min(int(section.components), 3 * len(atoms)), replace=False))
     h = float(section.per_dtype("step", model.dtype))
     threshold = float(section.per_dtype("max_lambda", model.dtype))
     jacobian = _jacobian(model, atoms, chosen, h)

@@ -28,10 +28,10 @@ def check_generated_structures(model, invariance, net_force, section, seed=0) ->
     failures = []
 
     @hypothesis_seed(seed)
-    @settings(max_examples=int(section["max_examples"]), deadline=None, database=None,
+    @settings(max_examples=int(section.max_examples), deadline=None, database=None,
               suppress_health_check=list(HealthCheck),
-              phases=[Phase.generate, Phase.shrink] if section["shrink"] else [Phase.generate])
-    @given(structures(elements, max_atoms=int(section["max_atoms"])))
+              phases=[Phase.generate, Phase.shrink] if section.shrink else [Phase.generate])
+    @given(structures(elements, max_atoms=int(section.max_atoms)))
     def property_holds(atoms):
         case = Case(f"generated {atoms.get_chemical_formula()}", atoms, "generated")
         tried.append(case.name)

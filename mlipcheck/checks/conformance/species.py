@@ -36,7 +36,7 @@ def species_problems(symbol, predictions) -> list[str]:
 
 
 def check_species_supported(model, section, seed=0) -> Measurement:
-    elements = sample_elements(model.elements, int(section["max_elements"]), seed)
+    elements = sample_elements(model.elements, int(section.max_elements), seed)
     structures = {symbol: species_structures(symbol) for symbol in elements}
     predictions = evaluate_batch(model, [a for symbol in elements for a in structures[symbol]])
     per_element = len(structures[elements[0]]) if elements else 0
@@ -58,7 +58,7 @@ PROBES = ["H", "C", "N", "O", "Si", "Fe", "Cu", "Al", "Ni", "Ag", "Au", "Pt", "A
 def check_undeclared_element_refused(model, section, seed=0) -> Measurement:
     """Up to `undeclared_probes` elements the model does not declare, each as a dimer: every
     one must be refused with an error."""
-    probes = [s for s in PROBES if s not in model.elements][: int(section["undeclared_probes"])]
+    probes = [s for s in PROBES if s not in model.elements][: int(section.undeclared_probes)]
     answered, refusals = [], []
     structures = [dimer(symbol, symbol, bond_length(symbol, symbol)) for symbol in probes]
     for symbol, structure, prediction in zip(probes, structures, evaluate_batch(model, structures)):

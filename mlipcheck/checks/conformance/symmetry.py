@@ -42,7 +42,7 @@ def check_translation(model, case, section, seed=0) -> Measurement:
         variants.append(("lattice-vector shifts", wrapped))
     else:
         far = atoms.copy()
-        far.positions += section["far_offset"] * np.array([1.0, 0.7, 0.3])
+        far.positions += section.far_offset * np.array([1.0, 0.7, 0.3])
         variants.append((f"offset {section['far_offset']:g} A", far))
     size = max(float(np.abs(atoms.positions).max()), 1.0)
     reference, predictions = with_reference(model, atoms, [moved for _, moved in variants])

@@ -94,17 +94,17 @@ def check_arena_diatomics(model, section, seed=0) -> Measurement:
     and in report.json under the model as `arena_diatomics`). Gated, element by element: the
     forces are the derivative of the energy where the grid resolves it (resolved_force_mismatch),
     the one thing on Arena's grid that a correct model cannot get wrong."""
-    if not section["arena"]:
+    if not section.arena:
         raise NotApplicable("MLIP Arena's diatomics run in the arena profile (--mlipcheck-profile arena)")
     elements = sorted(model.elements or FALLBACK_ELEMENTS, key=lambda s: atomic_numbers[s])
-    step = float(section["arena_step"])
+    step = float(section.arena_step)
     per_element, mismatch = {}, {}
     for symbol in elements:
         curve = arena_curve(model, symbol, step)
         per_element[symbol] = {k: round(float(v), 6) for k, v in arena_metrics(*curve).items()}
         mismatch[symbol] = resolved_force_mismatch(*curve)
     means = {k: round(float(np.nanmean([v[k] for v in per_element.values()])), 6) for k in METRICS}
-    limit = float(section["arena_max_force_mismatch"])
+    limit = float(section.arena_max_force_mismatch)
     judged = {s: v for s, v in mismatch.items() if np.isfinite(v)}
     worst = max(judged, key=judged.get) if judged else elements[0]
     value = judged.get(worst, 0.0)

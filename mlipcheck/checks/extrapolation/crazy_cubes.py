@@ -70,18 +70,18 @@ def cube_problem(model, cube, section, prediction=None) -> str | None:
     reference = elemental_reference(model, cube.get_chemical_symbols())
     expected = np.mean([reference[s] for s in cube.get_chemical_symbols()])
     depth = expected - prediction.energy / len(cube)  # > 0: below the elements' own crystals
-    if depth > section["hole_depth"]:
+    if depth > section.hole_depth:
         return f"{depth:.2f} eV/atom below its elements' crystals (a hole)"
-    if min_bond_fraction(cube) >= section["reasonable_bond_fraction"]:
+    if min_bond_fraction(cube) >= section.reasonable_bond_fraction:
         largest = float(np.abs(prediction.forces).max())
-        if largest > section["max_force"]:
+        if largest > section.max_force:
             return (f"|F| = {largest:.0f} eV/A with no atoms closer than "
                     f"{section['reasonable_bond_fraction']} bond lengths")
     return None
 
 
 def _pool(model, section, seed):
-    return sample_elements(model.elements or FALLBACK_ELEMENTS, int(section["max_elements"]), seed)
+    return sample_elements(model.elements or FALLBACK_ELEMENTS, int(section.max_elements), seed)
 
 
 def _describe(index, cube):
@@ -91,10 +91,10 @@ def _describe(index, cube):
 def check_crazy_cubes(model, section, seed=0) -> Measurement:
     rng = np.random.default_rng(seed)
     pool = _pool(model, section, seed)
-    lo, hi = np.log(section["volume_factor_min"]), np.log(section["volume_factor_max"])
+    lo, hi = np.log(section.volume_factor_min), np.log(section.volume_factor_max)
     problems, first_bad = [], None
-    cubes = [crazy_cube(pool, int(rng.integers(2, int(section["max_atoms"]) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
-             for _ in range(int(section["cubes"]))]
+    cubes = [crazy_cube(pool, int(rng.integers(2, int(section.max_atoms) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
+             for _ in range(int(section.cubes))]
     predictions = evaluate_batch(model, cubes)
     # The references the judged cubes need, in one batch (a cube without output needs none)
     elemental_reference(model, {s for c, p in zip(cubes, predictions) if not isinstance(p, ModelCallError)
@@ -121,10 +121,10 @@ def check_generated_cubes(model, section, seed=0) -> Measurement:
     failures = []
 
     @hypothesis_seed(seed)
-    @settings(max_examples=int(section["hypothesis_examples"]), deadline=None, database=None,
+    @settings(max_examples=int(section.hypothesis_examples), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(st.integers(2, int(section["max_atoms"])),
-           st.floats(float(np.log(section["volume_factor_min"])), float(np.log(section["volume_factor_max"]))),
+    @given(st.integers(2, int(section.max_atoms)),
+           st.floats(float(np.log(section.volume_factor_min)), float(np.log(section.volume_factor_max))),
            st.integers(0, 2**32 - 1))
     def cubes_behave(n_atoms, log_volume, cube_seed):
         cube = crazy_cube(pool, n_atoms, float(np.exp(log_volume)), np.random.default_rng(cube_seed))
@@ -148,7 +148,7 @@ def check_generated_cubes(model, section, seed=0) -> Measurement:
 def check_compression(model, case, section, seed=0) -> Measurement:
     """Energy over volume from strong compression to expansion: finite everywhere, and rising
     monotonically as the volume shrinks below `monotonic_below` times the starting volume."""
-    factors = np.array(section["volume_factors"], dtype=float)
+    factors = np.array(section.volume_factors, dtype=float)
     volumes = []
     for factor in factors:
         scaled = case.atoms.copy()
@@ -163,7 +163,7 @@ def check_compression(model, case, section, seed=0) -> Measurement:
                                case=case.name, atoms=scaled, seed=seed)
         energies.append(prediction.energy / len(scaled))
     by_factor = dict(zip(factors, energies))
-    shrinking = np.sort(factors[factors <= section["monotonic_below"]])[::-1]  # largest volume first
+    shrinking = np.sort(factors[factors <= section.monotonic_below])[::-1]  # largest volume first
     path = np.array([by_factor[f] for f in shrinking])
     drops = path[:-1] - path[1:]  # > 0 where the energy falls as the volume shrinks
     value = float(max(drops.max(), 0.0)) if len(drops) else 0.0

@@ -45,8 +45,8 @@ class DimerCurve:
 def dimer_curve(model, a: str, b: str, section) -> DimerCurve:
     """The curve for a pair, computed once per model and profile section."""
     cutoff = model.cutoff or DEFAULT_CUTOFF
-    r_start, step = float(section["r_start"]), float(section["step"])
-    r_stop = cutoff + float(section["beyond_cutoff"])
+    r_start, step = float(section.r_start), float(section.step)
+    r_stop = cutoff + float(section.beyond_cutoff)
     key = ("dimer", a, b, r_start, r_stop, step)
     cache = memo(model)
     if key in cache:
@@ -104,7 +104,7 @@ def judged_region(curve: DimerCurve, section) -> int:
     simulation of this profile goes (its MD temperatures and compressions, with margin), so a
     hole, jump or flip there is reported, not failed. 0 when the energy never rises that far
     (the repulsion check fails that)."""
-    ceiling = float(section["judged_ceiling"])
+    ceiling = float(section.judged_ceiling)
     above = np.flatnonzero(curve.relative >= ceiling)
     return int(above[-1]) if len(above) else 0
 
@@ -142,7 +142,7 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
     if len(d3) - start < 8:
         raise NotApplicable(f"{curve.pair}: fewer than 8 points in the judged region "
                             f"(r >= {curve.r[start]:.2f} A)")
-    window = int(section["smoothness_window"])
+    window = int(section.smoothness_window)
     size = np.abs(d3)
     jumps = np.zeros(len(d3))
     for k in range(1, len(d3) - 1):
@@ -150,7 +150,7 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
             around = np.concatenate([size[max(0, k - window): k - 1], size[k + 2: k + window + 1]])
             local = float(np.median(around)) if len(around) else 0.0
             height = min(size[k - 1], size[k] / 2, size[k + 1])
-            jumps[k] = max(height - float(section["smoothness_factor"]) * local, 0.0)
+            jumps[k] = max(height - float(section.smoothness_factor) * local, 0.0)
     noise = float(section.tolerance("jump", model.dtype, _energy_scale(np.abs(curve.energy[start:]).max(), section)))
     details = _region_details(curve, start)
     if start > 0:
@@ -159,8 +159,8 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
     # Resolve the largest candidates over the tolerance (at most `max_refined`), largest first.
     candidates = [start + int(k) for k in np.argsort(-jumps[start:]) if jumps[start + k] > noise]
     energies_at = (lambda rs: [energy_at(r) for r in rs]) if energy_at else dimer_energies(model, curve)
-    resolved = {k: _resolved_step(energies_at, curve, k, int(section["refine_points"]), noise)
-                for k in candidates[: int(section["max_refined"])]}
+    resolved = {k: _resolved_step(energies_at, curve, k, int(section.refine_points), noise)
+                for k in candidates[: int(section.max_refined)]}
     if resolved:
         k, (height, r_at) = max(resolved.items(), key=lambda item: item[1][0])
         details.update(candidates_refined=len(resolved), grid_estimate_eV=float(jumps[k]))
@@ -199,7 +199,7 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
     energies_at = dimer_energies(model, curve)
     h = float(section.per_dtype("force_step", model.dtype))
     start = judged_region(curve, section)
-    indices = np.unique(np.linspace(start, len(curve.r) - 1, int(section["force_points"])).astype(int))
+    indices = np.unique(np.linspace(start, len(curve.r) - 1, int(section.force_points)).astype(int))
     first = [(i, d) for i in indices for d in first_steps(h)]  # every point's first differences in one batch
     first = dict(zip(first, energies_at([float(curve.r[i]) + d for i, d in first])))
     worst, unresolved, smallest_step = None, [], h
@@ -209,7 +209,7 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
                                lambda delta, r=r: energies_at([r + delta])[0])
 
         def tolerance(step, i=i, force=force):
-            return (float(section["force_rel"]) * abs(force)
+            return (float(section.force_rel) * abs(force)
                     + section.tolerance("force", model.dtype, _energy_scale(curve.energy[i], section) / step))
 
         derivative = converged_derivative(energy_at, h, tolerance)
@@ -239,7 +239,7 @@ def check_dimer_force_flips(curve: DimerCurve, section) -> Measurement:
     start = judged_region(curve, section)
     flips = force_flips(curve.force[start:])
     return _measure("dimer_force_flips", curve, "sign changes of the bond force (|F| > 0.01 eV/A)",
-                    flips, "flips", float(section["max_force_flips"]), ideal=1,
+                    flips, "flips", float(section.max_force_flips), ideal=1,
                     flips_whole_curve=force_flips(curve.force), **_region_details(curve, start))
 
 
@@ -251,11 +251,11 @@ def check_dimer_repulsion(curve: DimerCurve, section) -> Measurement:
     a, b = curve.pair.split("-")
     bond = bond_length(a, b)
     relative = curve.relative
-    ceiling = float(section["judged_ceiling"])
+    ceiling = float(section.judged_ceiling)
     start = judged_region(curve, section)
     i_min = start + int(np.argmin(relative[start:]))
     r_min, e_min = float(curve.r[i_min]), float(relative[i_min])
-    hole_limit = float(section["hole_fraction"]) * bond
+    hole_limit = float(section.hole_fraction) * bond
     details = {"r_min_A": r_min, "E_min_eV": e_min, "bond_length_A": bond, "ceiling_eV": ceiling,
                "spearman_repulsive": arena_metrics(curve)["spearman_repulsive"], **_region_details(curve, start)}
     i_deepest = int(np.argmin(relative))
@@ -292,7 +292,7 @@ def _energy_scale(energy, section) -> float:
     """The energy rounding is relative to: at least two atoms' typical atomic energy. A dimer's
     total can be small (CHGNet's Nd2 at 5.75 A: -0.89 eV) while its float32 noise (~7e-6 eV)
     follows the atomic terms that cancel in it."""
-    return max(abs(float(energy)), 2 * float(section["atomic_energy_scale"]))
+    return max(abs(float(energy)), 2 * float(section.atomic_energy_scale))
 
 
 def force_flips(force, threshold=1e-2) -> int:
@@ -331,10 +331,10 @@ def arena_metrics(curve: DimerCurve) -> dict:
 def pairs_for(model, section, seed=0) -> list[tuple[str, str]]:
     """Homonuclear pairs of the declared elements (a sample of `max_elements`), plus the
     heteronuclear pairs among them when `pairs` is true."""
-    elements = sample_elements(model.elements or FALLBACK_ELEMENTS, int(section["max_elements"]), seed)
+    elements = sample_elements(model.elements or FALLBACK_ELEMENTS, int(section.max_elements), seed)
     pairs = [(s, s) for s in elements]
-    if section["pairs"]:
-        mixed = sample_elements(elements, int(section["max_pair_elements"]), seed + 1)
+    if section.pairs:
+        mixed = sample_elements(elements, int(section.max_pair_elements), seed + 1)
         pairs += [(a, b) for i, a in enumerate(mixed) for b in mixed[i + 1:]]
     return pairs
 

@@ -53,7 +53,7 @@ def evaluate_images(model, images):
 
 def _time_step(atoms, section):
     light = any(covalent_radii[z] < 0.5 for z in atoms.numbers)  # hydrogen moves fast
-    return float(section["time_step_fs"]) * (0.5 if light else 1.0) * units.fs
+    return float(section.time_step_fs) * (0.5 if light else 1.0) * units.fs
 
 
 def _run(model, atoms, dynamics, steps, every, section):
@@ -69,17 +69,17 @@ def _run(model, atoms, dynamics, steps, every, section):
                 raise
             return f"non-finite output ({exc})", step, atoms.copy(), trace
         trace.append(energy + atoms.get_kinetic_energy() / len(atoms))
-        if min_bond_fraction(atoms) < section["collapse_fraction"]:
+        if min_bond_fraction(atoms) < section.collapse_fraction:
             return (f"atoms collapsed (closest pair at {min_bond_fraction(atoms):.2f} of its bond length)",
                     step + every, atoms.copy(), trace)
-        if abs(energy - start) > section["runaway_ev_per_atom"]:
+        if abs(energy - start) > section.runaway_ev_per_atom:
             return (f"potential energy ran away by {energy - start:+.2f} eV/atom", step + every, atoms.copy(), trace)
     return None, steps, None, trace
 
 
 def _prepared(case, section, compress=1.0):
     atoms = case.atoms.copy()
-    while len(atoms) < int(section["min_atoms"]):
+    while len(atoms) < int(section.min_atoms):
         atoms = atoms.repeat([2 if atoms.cell.lengths()[k] == min(atoms.cell.lengths()) else 1 for k in range(3)])
     if compress != 1.0:
         atoms.set_cell(atoms.cell.array * compress ** (1 / 3), scale_atoms=True)
@@ -88,9 +88,9 @@ def _prepared(case, section, compress=1.0):
 
 def check_md_stability(model, case, section, seed=0) -> Measurement:
     """Langevin MD from a hot start and from a compressed start."""
-    runs = [("hot", 1.0, float(section["hot_temperature_K"])),
-            ("compressed", float(section["compressed_volume"]), float(section["compressed_temperature_K"]))]
-    steps = int(section["steps"])
+    runs = [("hot", 1.0, float(section.hot_temperature_K)),
+            ("compressed", float(section.compressed_volume), float(section.compressed_temperature_K))]
+    steps = int(section.steps)
     for label, compress, temperature in runs:
         atoms = _prepared(case, section, compress)
         atoms.calc = Evaluated(model)
@@ -99,7 +99,7 @@ def check_md_stability(model, case, section, seed=0) -> Measurement:
         Stationary(atoms)
         dynamics = Langevin(atoms, _time_step(atoms, section), temperature_K=temperature,
                             friction=0.02 / units.fs, rng=rng, fixcm=False)
-        problem, step, frame, _ = _run(model, atoms, dynamics, steps, int(section["check_every"]), section)
+        problem, step, frame, _ = _run(model, atoms, dynamics, steps, int(section.check_every), section)
         if problem:
             return Measurement("md_stability", f"{label} run ({temperature:.0f} K): {problem} at step {step}",
                                1, "failed runs", 0, False, case=case.name, atoms=frame, seed=seed,
@@ -113,22 +113,22 @@ def check_nve_drift(model, case, section, seed=0) -> Measurement:
     fit, meV/atom/ps), also relative to the kinetic energy's fluctuation (ml-peg's proposal)."""
     atoms = _prepared(case, section)
     atoms.calc = Evaluated(model)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=float(section["nve_temperature_K"]),
+    MaxwellBoltzmannDistribution(atoms, temperature_K=float(section.nve_temperature_K),
                                  rng=np.random.default_rng(seed))
     Stationary(atoms)
     dt = _time_step(atoms, section)
     dynamics = VelocityVerlet(atoms, dt)
     kinetic = []
     dynamics.attach(lambda: kinetic.append(atoms.get_kinetic_energy() / len(atoms)), interval=1)
-    steps = int(section["nve_steps"])
+    steps = int(section.nve_steps)
     problem, step, frame, totals = _run(model, atoms, dynamics, steps, 1, section)
     if problem:
         return Measurement("nve_drift", f"{problem} at step {step}", np.inf, "meV/atom/ps",
-                           float(section["max_drift_mev_per_atom_ps"]), False, case=case.name, atoms=frame, seed=seed)
+                           float(section.max_drift_mev_per_atom_ps), False, case=case.name, atoms=frame, seed=seed)
     time_ps = np.arange(1, len(totals) + 1) * dt / (1000 * units.fs)
     slope = float(np.polyfit(time_ps, np.array(totals) * 1000, 1)[0])  # meV/atom/ps
     fluctuation = float(np.std(kinetic) * 1000) or np.nan
-    threshold = float(section["max_drift_mev_per_atom_ps"])
+    threshold = float(section.max_drift_mev_per_atom_ps)
     return Measurement(
         "nve_drift", "|total energy drift|", abs(slope), "meV/atom/ps", threshold, abs(slope) <= threshold,
         case=case.name, atoms=atoms if abs(slope) > threshold else None, seed=seed,

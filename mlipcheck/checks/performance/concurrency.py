@@ -27,7 +27,7 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
     """Each of `threads` threads evaluates every case (in a different order) with its own
     calculator, all started together; every result is compared with the sequential one, with
     the invariance tolerances (`tolerances`: a profile's [invariance] section)."""
-    threads = int(settings["threads"])
+    threads = int(settings.threads)
     sequential = {c.name: evaluate(model, c.atoms) for c in cases}
     calculators = [model.calculator] + [model.make_calculator() for _ in range(threads - 1)]
     results, problems = {}, []
@@ -37,7 +37,7 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
         order = cases[index % len(cases):] + cases[:index % len(cases)]
         try:
             barrier.wait()
-            for _ in range(int(settings["rounds"])):
+            for _ in range(int(settings.rounds)):
                 for case in order:
                     results[(index, case.name)] = evaluate(model, case.atoms, calculator=calculators[index])
         except ModelCallError as exc:
@@ -50,7 +50,7 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
         w.start()
     # Bounded: each thread makes rounds x cases calls, each within the per-call limit. A thread
     # still blocked after that is a hang (daemon threads: the run goes on without them).
-    calls = int(settings["rounds"]) * len(cases)
+    calls = int(settings.rounds) * len(cases)
     allowed = (model.call_timeout or 300.0) * (calls + 1)
     if budget_left() is not None:
         allowed = min(allowed, budget_left())
@@ -134,12 +134,12 @@ def check_memory_growth(model, case, section, seed=0) -> Measurement:
     import tracemalloc
 
     heap_mb = _heap_reader()
-    for _ in range(int(section["warmup_calls"])):
+    for _ in range(int(section.warmup_calls)):
         evaluate(model, case.atoms)
     tracing = tracemalloc.is_tracing()
     if not tracing:
         tracemalloc.start()
-    calls = int(section["calls"])
+    calls = int(section.calls)
     cuda = sys.modules["torch"].cuda if model.device.startswith("cuda") and "torch" in sys.modules else None
     heap, traced, rss, gpu = [], [], [], []
     try:
@@ -157,7 +157,7 @@ def check_memory_growth(model, case, section, seed=0) -> Measurement:
     traced_kb = 1024 * _trimmed_mean(np.diff(traced))
     gpu_kb = 1024 * _trimmed_mean(np.diff(gpu)) if gpu else 0.0
     per_call_kb = max(heap_kb, traced_kb, gpu_kb)
-    allowance = float(section["max_leak_kb_per_call"])
+    allowance = float(section.max_leak_kb_per_call)
     passed = per_call_kb <= allowance
     source = {heap_kb: "malloc", traced_kb: "Python", gpu_kb: "GPU"}[per_call_kb]
     return Measurement("memory_growth", f"memory kept per call over {calls} repeated calls ({source}, trimmed mean)",

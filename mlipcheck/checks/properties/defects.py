@@ -60,7 +60,7 @@ def relaxed_bulk(model, element: str, structure: str, section) -> Atoms:
     key = ("relaxed_bulk", element, structure)
     if key not in memo(model):
         atoms = bulk(element, structure, cubic=True)
-        memo(model)[key] = relax(model, atoms, float(section["fmax"]), int(section["steps"]))[0]
+        memo(model)[key] = relax(model, atoms, float(section.fmax), int(section.steps))[0]
     return memo(model)[key]
 
 
@@ -69,7 +69,7 @@ def vacancy_energy(model, cell: Atoms, repeat: int, section) -> tuple[float, Ato
     e_bulk = evaluate(model, perfect, stress=False).energy
     defect = perfect.copy()
     del defect[0]
-    relaxed, converged, _ = relax(model, defect, float(section["fmax"]), int(section["steps"]), keep_symmetry=False,
+    relaxed, converged, _ = relax(model, defect, float(section.fmax), int(section.steps), keep_symmetry=False,
                                   cell=False)
     e_vac = evaluate(model, relaxed, stress=False).energy
     n = len(perfect)
@@ -91,11 +91,11 @@ def check_vacancy_size_convergence(model, reference: VacancyReference, section, 
 
 def _vacancy(model, reference: VacancyReference, section) -> dict[str, Measurement]:
     """E_f of each supercell size and the verdicts on them, computed once per model and element."""
-    key = ("vacancy", reference.element, tuple(section["repeats"]))
+    key = ("vacancy", reference.element, tuple(section.repeats))
     if key in memo(model):
         return memo(model)[key]
     cell = relaxed_bulk(model, reference.element, reference.structure, section)
-    sizes = sorted(int(r) for r in section["repeats"])
+    sizes = sorted(int(r) for r in section.repeats)
     energies, structure = {}, None
     for n in sizes:
         energies[n], structure = vacancy_energy(model, cell, n, section)
@@ -106,14 +106,14 @@ def _vacancy(model, reference: VacancyReference, section) -> dict[str, Measureme
                "experiment_eV": reference.experiment, "experiment_source": reference.experiment_source,
                "minus_experiment_eV": None if reference.experiment is None else energies[large] - reference.experiment,
                "lattice_A": float(cell.cell.lengths()[0])}
-    tolerance = float(section["vacancy_tolerance_eV"])
+    tolerance = float(section.vacancy_tolerance_eV)
     error = abs(energies[large] - reference.energy)
     out = {"vacancy_energy": Measurement(
         "vacancy_energy", f"|E_f - reference ({reference.kind})|", error, "eV", tolerance,
         bool(error <= tolerance), case=reference.element, details=details,
         atoms=None if error <= tolerance else structure)}
     if len(sizes) > 1:
-        convergence = float(section["size_convergence_eV"])
+        convergence = float(section.size_convergence_eV)
         change = abs(energies[large] - energies[sizes[0]])
         out["vacancy_size_convergence"] = Measurement(
             "vacancy_size_convergence", f"|E_f({large}^3) - E_f({sizes[0]}^3)|", change, "eV", convergence,
@@ -131,7 +131,7 @@ def interstitial_energy(model, cell: Atoms, repeat: int, section) -> tuple[float
     site = 0.5 * cell.cell.array[0] + np.array([0.03, 0.05, 0.07])
     defect.append(defect[0])
     defect.positions[-1] = site
-    relaxed, _, _ = relax(model, defect, float(section["fmax"]), int(section["steps"]), keep_symmetry=False, cell=False)
+    relaxed, _, _ = relax(model, defect, float(section.fmax), int(section.steps), keep_symmetry=False, cell=False)
     n = len(perfect)
     return evaluate(model, relaxed, stress=False).energy - (n + 1) / n * e_bulk, relaxed
 
@@ -140,7 +140,7 @@ def check_interstitial(model, reference: VacancyReference, section) -> Measureme
     """A self-interstitial costs more than a vacancy in every metal (Ehrhart 1991: 2-6 eV against
     0.6-3 eV); a model whose core is too soft or has a hole lets the extra atom in cheaply."""
     cell = relaxed_bulk(model, reference.element, reference.structure, section)
-    n = max(int(r) for r in section["repeats"])
+    n = max(int(r) for r in section.repeats)
     e_int, structure = interstitial_energy(model, cell, n, section)
     e_vac = check_vacancy_energy(model, reference, section).details[f"E_f_{n}x{n}x{n}_eV"]
     margin = e_int - e_vac
@@ -178,7 +178,7 @@ def surface_energy(model, cell: Atoms, e_bulk: float, miller, layers: int, secti
 
     slab = surface(cell, miller, layers, vacuum=8.0, periodic=True)
     n = len(slab)
-    relaxed, _, _ = relax(model, slab, float(section["fmax"]), int(section["steps"]), keep_symmetry=False, cell=False)
+    relaxed, _, _ = relax(model, slab, float(section.fmax), int(section.steps), keep_symmetry=False, cell=False)
     area = np.linalg.norm(np.cross(relaxed.cell[0], relaxed.cell[1]))
     return (evaluate(model, relaxed, stress=False).energy - n * e_bulk) / (2 * area) / (J / m**2), relaxed
 
@@ -212,7 +212,7 @@ def check_surface_energy_error(model, element: str, structure: str, section,
                **{f"gamma_{facet}_reference_J_m2": ref.gamma for facet, ref in given.items()},
                **{f"relative_error_{facet}": error for facet, error in errors.items()},
                "reference_source": given[worst].source}
-    tolerance = float(section["surface_energy_tolerance"])
+    tolerance = float(section.surface_energy_tolerance)
     passed = abs(errors[worst]) <= tolerance
     return Measurement("surface_energy_error", f"max |gamma - PBE| / PBE over {', '.join(f'({f})' for f in given)}",
                        abs(errors[worst]), "", tolerance, bool(passed), case=element, details=details,
@@ -221,7 +221,7 @@ def check_surface_energy_error(model, element: str, structure: str, section,
 
 def _surface_gammas(model, element: str, structure: str, section) -> tuple[dict[str, float], dict[str, Atoms]]:
     """({facet: J/m^2}, {facet: relaxed slab}) of (111) and (100), computed once per model and element."""
-    layers = int(section["slab_layers"])
+    layers = int(section.slab_layers)
     key = ("surfaces", element, structure, layers)
     if key not in memo(model):
         cell = relaxed_bulk(model, element, structure, section)

@@ -56,13 +56,13 @@ def _ions_relaxed(model, atoms: Atoms, section) -> Atoms:
     if len(atoms) == 1:
         return atoms
     # relaxed-ion constants: the ions follow the strain
-    return relax(model, atoms, float(section["fmax"]), int(section["steps"]), keep_symmetry=False, cell=False)[0]
+    return relax(model, atoms, float(section.fmax), int(section.steps), keep_symmetry=False, cell=False)[0]
 
 
 def elastic_tensor(model, atoms: Atoms, section) -> tuple[np.ndarray, dict]:
     """(C in GPa at the smallest magnitude, {magnitude: C}) for the model's relaxed `atoms`. The
     strained cells' stresses, once their ions are relaxed, are evaluated in one batch."""
-    magnitudes = sorted(float(m) for m in section["strains"])
+    magnitudes = sorted(float(m) for m in section.strains)
     keys = [(m, j, sign) for m in magnitudes for j in range(6) for sign in (+1, -1)]
     cells = [_ions_relaxed(model, strained(atoms, j, sign * m), section) for m, j, sign in keys]
     stress = {key: np.array([p.stress[a, b] for a, b in VOIGT])
@@ -97,9 +97,9 @@ def relaxed_elastic_tensor(model, atoms: Atoms, section) -> tuple[Atoms, np.ndar
     """(relaxed cell, C at the smallest strain, {magnitude: C}) of the model's crystal, computed
     once per model and settings: the stability and the reference checks read the same tensor."""
     key = ("elastic", atoms.get_chemical_formula(), atoms.cell.cellpar().round(4).tobytes(),
-           tuple(float(m) for m in section["strains"]), float(section["fmax"]))
+           tuple(float(m) for m in section.strains), float(section.fmax))
     if key not in memo(model):
-        cell, _, _ = relax(model, atoms, float(section["fmax"]), int(section["steps"]))
+        cell, _, _ = relax(model, atoms, float(section.fmax), int(section.steps))
         memo(model)[key] = (cell, *elastic_tensor(model, cell, section))
     return memo(model)[key]
 
@@ -116,8 +116,8 @@ def check_mechanical_stability(model, name: str, atoms: Atoms, section) -> Measu
     details = {f"C{i + 1}{j + 1}_GPa": round(float(c[i, j]), 3) for i in range(6) for j in range(i, 6)
                if abs(c[i, j]) > 1e-6 * scale}
     details.update(moduli(c), eigenvalues_GPa=np.round(eigenvalues, 3).tolist(), nonlinearity=nonlinearity,
-                   linear=bool(nonlinearity <= float(section["max_nonlinearity"])),
-                   strains=[float(m) for m in section["strains"]], atoms=len(cell))
+                   linear=bool(nonlinearity <= float(section.max_nonlinearity)),
+                   strains=[float(m) for m in section.strains], atoms=len(cell))
     smallest = float(eigenvalues.min())
     passed = smallest > 0
     return Measurement("mechanical_stability", "smallest eigenvalue of the elastic tensor (Born)", smallest, "GPa",
@@ -275,8 +275,8 @@ def elastic_comparison(model, name: str, atoms: Atoms, references, section) -> d
                   for side, value in (("", got), ("_reference", want))},
                **{f"{m}_error": round(e, 4) for m, e in errors.items()}, "softening_scale": s}
     worst = max(errors.values())
-    limit = float(section["max_modulus_error"])
-    low, high = (float(v) for v in section["softening_range"])
+    limit = float(section.max_modulus_error)
+    low, high = (float(v) for v in section.softening_range)
     soft = s if s is not None else float("nan")
     passed_soft = s is not None and low <= s <= high
     return {

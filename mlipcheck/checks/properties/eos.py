@@ -82,7 +82,7 @@ def delta_gauge(a: EosFit, b: EosFit, points=1001) -> float:
 def eos_curve(model, atoms: Atoms, v_per_atom_centre: float, section) -> tuple[np.ndarray, np.ndarray]:
     """Energies per atom at `points` volumes spanning +-`span` around the centre volume."""
     n = len(atoms)
-    factors = np.linspace(1 - float(section["span"]), 1 + float(section["span"]), int(section["points"]))
+    factors = np.linspace(1 - float(section.span), 1 + float(section.span), int(section.points))
     cells = []
     for f in factors:
         scaled = atoms.copy()
@@ -138,9 +138,9 @@ def _eos_measurements(model, reference: EosReference, section) -> dict[str, Meas
     delta_metric = ("Delta gauge vs reference EOS" if inside else
                     f"Delta gauge: the fitted minimum V0 = {fit.v0:.3g} A^3/atom lies outside the scan "
                     f"({v.min():.3g}-{v.max():.3g}), so")
-    rows = [("eos_delta", delta_metric, delta, "meV/atom", float(section["max_delta_mev_per_atom"])),
-            ("eos_volume", "|V0 - V0_ref| / V0_ref", v0_error, "", float(section["max_v0_relative_error"])),
-            ("eos_bulk_modulus", "|B0 - B0_ref| / B0_ref", b0_error, "", float(section["max_b0_relative_error"]))]
+    rows = [("eos_delta", delta_metric, delta, "meV/atom", float(section.max_delta_mev_per_atom)),
+            ("eos_volume", "|V0 - V0_ref| / V0_ref", v0_error, "", float(section.max_v0_relative_error)),
+            ("eos_bulk_modulus", "|B0 - B0_ref| / B0_ref", b0_error, "", float(section.max_b0_relative_error))]
     return {check: Measurement(check, metric, float(value), unit, limit, bool(value <= limit), case=reference.name,
                                details=details, atoms=None if value <= limit else atoms)
             for check, metric, value, unit, limit in rows}

@@ -49,10 +49,10 @@ class Band:
 def migration_band(model, reference: VacancyReference, section) -> Band:
     """The converged (or step-bounded) climbing-image band of one nearest-neighbour vacancy jump,
     computed once per model, element and settings."""
-    if not section["run_migration"]:
+    if not section.run_migration:
         raise NotApplicable("vacancy migration (NEB) runs in the full profile ([defects] run_migration)")
-    key = ("migration", reference.element, int(section["migration_repeat"]), int(section["migration_images"]),
-           float(section["migration_fmax"]), int(section["migration_steps"]))
+    key = ("migration", reference.element, int(section.migration_repeat), int(section.migration_images),
+           float(section.migration_fmax), int(section.migration_steps))
     if key in memo(model):
         return memo(model)[key]
     from ase.optimize import FIRE
@@ -60,17 +60,17 @@ def migration_band(model, reference: VacancyReference, section) -> Band:
     if reference.structure != "fcc":
         raise NotApplicable(f"migration is set up for fcc crystals ({reference.element} is {reference.structure})")
     cell = relaxed_bulk(model, reference.element, reference.structure, section)
-    perfect = cell.repeat(int(section["migration_repeat"]))
+    perfect = cell.repeat(int(section.migration_repeat))
     distances = perfect.get_distances(0, range(1, len(perfect)), mic=True)
     jumper = 1 + int(np.argmin(distances))  # a nearest neighbour of site 0, which is emptied
     initial = perfect.copy()
     final = perfect.copy()
     final.positions[jumper] = perfect.positions[0]
     del initial[0], final[0]
-    fmax, steps = float(section["migration_fmax"]), int(section["migration_steps"])
+    fmax, steps = float(section.migration_fmax), int(section.migration_steps)
     initial = relax(model, initial, fmax, steps, keep_symmetry=False, cell=False)[0]
     final = relax(model, final, fmax, steps, keep_symmetry=False, cell=False)[0]
-    images = [initial] + [initial.copy() for _ in range(int(section["migration_images"]))] + [final]
+    images = [initial] + [initial.copy() for _ in range(int(section.migration_images))] + [final]
     for image in images:
         image.calc = Evaluated(model)
     band = BatchedNEB(images, climb=True, method="improvedtangent")
@@ -156,7 +156,7 @@ def interior_extrema(energies: np.ndarray, noise: float) -> tuple[int, int]:
 def check_migration_path(model, reference: VacancyReference, section, seed=0) -> Measurement:
     """One maximum and no minimum between the end states of a nearest-neighbour vacancy jump."""
     band = migration_band(model, reference, section)
-    maxima, minima = interior_extrema(band.energies, float(section["migration_noise_eV"]))
+    maxima, minima = interior_extrema(band.energies, float(section.migration_noise_eV))
     extra = minima + abs(maxima - 1)
     details = {**_band_details(band), "interior_maxima": maxima, "interior_minima": minima,
                "reference_barrier_eV": reference.migration}
@@ -173,7 +173,7 @@ def check_migration_force_consistency(model, reference: VacancyReference, sectio
     """The band's energies against the same profile integrated from its forces (trapezoid)."""
     band = migration_band(model, reference, section)
     mismatch = np.abs(band.from_forces - band.energies)
-    limit = float(section["migration_force_consistency_eV"])
+    limit = float(section.migration_force_consistency_eV)
     worst = int(np.argmax(mismatch))
     passed = bool(mismatch.max() <= limit)
     return Measurement("migration_force_consistency", "max |E(image) - integral of -F.dR along the band|",
@@ -188,7 +188,7 @@ def check_migration_barrier(model, reference: VacancyReference, section, seed=0)
     band = migration_band(model, reference, section)
     barrier = float(band.energies.max())
     error = abs(barrier - reference.migration)
-    limit = float(section["migration_barrier_tolerance_eV"])
+    limit = float(section.migration_barrier_tolerance_eV)
     passed = error <= limit
     details = {**_band_details(band), "reference_eV": reference.migration, "reference_source": reference.source,
                "minus_reference_eV": barrier - reference.migration}

@@ -84,12 +84,12 @@ def crystal_phonopy(model, atoms: Atoms, section):
 
     key = ("phonons", atoms.get_chemical_formula(), atoms.cell.cellpar().round(4).tobytes())
     if key not in memo(model):
-        relaxed, converged, steps = relax(model, atoms, float(section["relax_fmax"]), int(section["relax_steps"]))
+        relaxed, converged, steps = relax(model, atoms, float(section.relax_fmax), int(section.relax_steps))
         with warnings.catch_warnings():  # phonopy 4 warns that "auto" differs from phonopy 3's default
             warnings.simplefilter("ignore")
             phonon = Phonopy(to_phonopy_atoms(relaxed), primitive_matrix="auto",
-                             supercell_matrix=supercell_matrix(relaxed, float(section["min_width"])))
-        phonon.generate_displacements(distance=float(section["displacement"]))
+                             supercell_matrix=supercell_matrix(relaxed, float(section.min_width)))
+        phonon.generate_displacements(distance=float(section.displacement))
         memo(model)[key] = (model_phonopy(model, phonon), relaxed, converged, steps)
     return memo(model)[key]
 
@@ -124,7 +124,7 @@ def gamma_frequencies(phonon) -> np.ndarray:
 
 def check_dynamical_stability(model, name, atoms, section) -> Measurement:
     phonon, relaxed, converged, steps = crystal_phonopy(model, atoms, section)
-    freqs = mesh_frequencies(phonon, [int(section["mesh"])] * 3)
+    freqs = mesh_frequencies(phonon, [int(section.mesh)] * 3)
     qpoints = phonon.get_mesh_dict()["qpoints"]
     at_gamma = np.flatnonzero(np.abs(qpoints).sum(axis=1) < 1e-9)
     for i in at_gamma:  # Gamma's acoustic modes are judged by the sum-rule check
@@ -134,7 +134,7 @@ def check_dynamical_stability(model, name, atoms, section) -> Measurement:
     gamma = gamma_frequencies(phonon)
     return Measurement("phonon_stability", "largest imaginary frequency on the q-mesh", worst, "THz", limit,
                        bool(worst <= limit), case=name,
-                       details={"mesh": int(section["mesh"]), "atoms_in_supercell": len(phonon.supercell),
+                       details={"mesh": int(section.mesh), "atoms_in_supercell": len(phonon.supercell),
                                 "relaxed": converged, "relax_steps": steps,
                                 "max_frequency_THz": float(freqs.max()),
                                 "gamma_THz": np.round(gamma, 4).tolist(),
@@ -218,8 +218,8 @@ def check_phonon_reference(model, name, reference_phonon, section) -> Measuremen
     key = ("phonon_reference", name)
     if key not in memo(model):
         memo(model)[key] = model_phonopy(model, reference_phonon)
-    comparison = compare_phonons(memo(model)[key], reference_phonon, int(section["mesh"]))
-    limit = float(section["max_mesh_mae_thz"])
+    comparison = compare_phonons(memo(model)[key], reference_phonon, int(section.mesh))
+    limit = float(section.max_mesh_mae_thz)
     value = comparison.mesh_mae
     return Measurement("phonon_reference", "MAE of frequencies on the q-mesh vs reference", value, "THz", limit,
                        bool(value <= limit), case=name,

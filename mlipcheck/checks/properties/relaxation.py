@@ -82,11 +82,11 @@ def check_relaxation(model, name, atoms: Atoms, section, seed=0) -> Measurement:
     ideal = space_group(atoms, 1e-5)
     rattled = atoms.copy()
     rng = np.random.default_rng(seed)
-    rattled.positions += rng.normal(0.0, float(section["rattle"]), rattled.positions.shape)
-    before = space_group(rattled, float(section["symprec"]))
-    fmax, budget = float(section["fmax"]), int(section["steps"])
+    rattled.positions += rng.normal(0.0, float(section.rattle), rattled.positions.shape)
+    before = space_group(rattled, float(section.symprec))
+    fmax, budget = float(section.fmax), int(section.steps)
     relaxed, converged, steps = relax(model, rattled, fmax, budget, keep_symmetry=False)
-    after = space_group(relaxed, float(section["symprec"]))
+    after = space_group(relaxed, float(section.symprec))
     details = {"converged": converged, "steps": steps, "space_group_ideal": ideal, "space_group_rattled": before,
                "space_group_relaxed": after, "fmax": fmax}
     if converged and after != ideal:
@@ -96,7 +96,7 @@ def check_relaxation(model, name, atoms: Atoms, section, seed=0) -> Measurement:
         # one stays distorted.
         tighter, converged, more = relax(model, relaxed, fmax / 10, 2 * budget - steps, keep_symmetry=False)
         relaxed, steps = tighter, steps + more
-        after = space_group(relaxed, float(section["symprec"]))
+        after = space_group(relaxed, float(section.symprec))
         details.update(tightened_to_fmax=fmax / 10, space_group_tightened=after, converged=converged, steps=steps)
     limit = float(2 * budget if "tightened_to_fmax" in details else budget)
     if not converged:
