@@ -80,12 +80,12 @@ def test_arena_metrics_against_an_independent_computation():
     curve = DimerCurve("Cu-Cu", r, energy, force, isolated=0.0, cutoff=6.0)
     metrics = arena_metrics(curve)
     assert metrics["force_flips"] == 1
-    assert metrics["energy_jump"] == 0.0
+    assert metrics["energy_jump_eV"] == 0.0
     assert metrics["tortuosity"] == pytest.approx(1.0, abs=1e-9)
     shifted = energy - energy[-1]
     i_min = int(np.argmin(shifted))
-    assert metrics["spearman_repulsive"] == pytest.approx(spearmanr(r[: i_min + 1], shifted[: i_min + 1])[0])
-    assert metrics["conservation_deviation"] == pytest.approx(0.0, abs=1e-12)
+    assert metrics["spearman_repulsive_energy"] == pytest.approx(spearmanr(r[: i_min + 1], shifted[: i_min + 1])[0])
+    assert metrics["conservation_deviation_eV_per_A"] == pytest.approx(0.0, abs=1e-12)
     # A wiggle adds flips and tortuosity, as Arena counts them.
     wiggly = DimerCurve("Cu-Cu", r, energy + 0.05 * np.sin(12 * r), force - 0.6 * np.cos(12 * r), 0.0, 6.0)
     assert arena_metrics(wiggly)["force_flips"] > 1 and arena_metrics(wiggly)["tortuosity"] > 1

@@ -32,10 +32,23 @@ METRICS = ("force_flips", "energy_jump_eV", "conservation_deviation_eV_per_A", "
            "spearman_repulsive_energy", "spearman_repulsive_force")
 
 
-def arena_grid(symbol: str, step: float = 0.01) -> np.ndarray:
+def arena_window(symbol: str) -> tuple[float, float]:
+    """Arena's range for an element's dimer: 0.9 x covalent radius to 3.1 x van der Waals radius (6 A
+    where ASE has none)."""
     z = atomic_numbers[symbol]
-    r_max = 3.1 * vdw_radii[z] if np.isfinite(vdw_radii[z]) else 6.0
-    return np.arange(0.9 * covalent_radii[z], r_max + step / 2, step)
+    return 0.9 * covalent_radii[z], 3.1 * vdw_radii[z] if np.isfinite(vdw_radii[z]) else 6.0
+
+
+def arena_grid(symbol: str, step: float = 0.01) -> np.ndarray:
+    r_min, r_max = arena_window(symbol)
+    return np.arange(r_min, r_max + step / 2, step)
+
+
+def force_flips(force: np.ndarray, threshold: float = 1e-2) -> int:
+    """Sign changes of the bond force after zeroing |F| below 1e-2 eV/A."""
+    signs = np.sign(np.where(np.abs(force) < threshold, 0.0, force))
+    signs = signs[signs != 0]
+    return int(np.count_nonzero(signs[1:] != signs[:-1]))
 
 
 def arena_curve(model, symbol: str, step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -52,11 +65,11 @@ def arena_curve(model, symbol: str, step: float) -> tuple[np.ndarray, np.ndarray
 
 
 def arena_metrics(r: np.ndarray, energy: np.ndarray, force: np.ndarray) -> dict[str, float]:
+    """The metrics of one curve (E shifted to 0 at the far end): the one implementation, which
+    the dimer suite's details use too."""
     from scipy.stats import spearmanr
 
-    f = np.where(np.abs(force) < 1e-2, 0.0, force)
-    signs = np.sign(f[f != 0])
-    flips = int(np.count_nonzero(signs[1:] != signs[:-1]))
+    flips = force_flips(force)
     de = np.diff(energy)
     de = np.where(np.abs(de) < 1e-3, 0.0, de)
     turn = np.flatnonzero(np.sign(de[1:]) * np.sign(de[:-1]) < 0)

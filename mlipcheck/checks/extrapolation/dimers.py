@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ase.data import atomic_numbers, covalent_radii, vdw_radii
-from scipy.stats import spearmanr
 
+from mlipcheck.checks.extrapolation.arena import METRICS, arena_window, force_flips
+from mlipcheck.checks.extrapolation.arena import arena_metrics as metrics_of_curve
 from mlipcheck.engine.evaluate import evaluate_all, evaluate_batch
 from mlipcheck.engine.finite_difference import converged_derivative, first_steps, prefetched, uncertainty
 from mlipcheck.engine.measurement import Measurement, NotApplicable
@@ -225,7 +225,7 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
             worst = (error, r, force, allowed, derivative.step)
     details = {"points": len(indices), "unresolved_points": len(unresolved), "unresolved_at_A": unresolved[:10],
                "smallest_step_A": smallest_step, **_region_details(curve, start),
-               "conservation_deviation": arena_metrics(curve)["conservation_deviation"]}
+               "conservation_deviation": arena_metrics(curve)["conservation_deviation_eV_per_A"]}
     if worst is None:
         raise NotApplicable(f"{curve.pair}: no finite difference converged at any of {len(indices)} distances "
                             f"(a discontinuous or noisy curve: see the continuity check)")
@@ -257,7 +257,7 @@ def check_dimer_repulsion(curve: DimerCurve, section) -> Measurement:
     r_min, e_min = float(curve.r[i_min]), float(relative[i_min])
     hole_limit = float(section.hole_fraction) * bond
     details = {"r_min_A": r_min, "E_min_eV": e_min, "bond_length_A": bond, "ceiling_eV": ceiling,
-               "spearman_repulsive": arena_metrics(curve)["spearman_repulsive"], **_region_details(curve, start)}
+               "spearman_repulsive": arena_metrics(curve)["spearman_repulsive_energy"], **_region_details(curve, start)}
     i_deepest = int(np.argmin(relative))
     if i_deepest < start and float(curve.r[i_deepest]) < hole_limit:
         details["note"] = (f"a hole at r = {curve.r[i_deepest]:.2f} A ({relative[i_deepest]:.3g} eV) behind a wall "
@@ -295,37 +295,16 @@ def _energy_scale(energy, section) -> float:
     return max(abs(float(energy)), 2 * float(section.atomic_energy_scale))
 
 
-def force_flips(force, threshold=1e-2) -> int:
-    """MLIP Arena: sign changes of the bond force after zeroing |F| below 1e-2 eV/A."""
-    signs = np.sign(np.where(np.abs(force) < threshold, 0.0, force))
-    signs = signs[signs != 0]
-    return int(np.count_nonzero(np.diff(signs)))
-
-
 def arena_metrics(curve: DimerCurve) -> dict:
-    """MLIP Arena's homonuclear diatomic metrics, on its own range: 0.9 x covalent radius to
-    3.1 x van der Waals radius (6 A if unknown), energy shifted so the far end is zero."""
-    z = atomic_numbers[curve.pair.split("-")[0]]
-    r_lo = 0.9 * covalent_radii[z]
-    r_hi = 3.1 * vdw_radii[z] if np.isfinite(vdw_radii[z]) else 6.0
+    """MLIP Arena's metrics (arena.arena_metrics: one implementation) on the part of the curve in
+    Arena's range for its first element, E shifted to 0 at that part's far end; None each where
+    fewer than 5 points lie there."""
+    r_lo, r_hi = arena_window(curve.pair.split("-")[0])
     keep = (curve.r >= r_lo) & (curve.r <= r_hi)
     r, e, f = curve.r[keep], curve.energy[keep], curve.force[keep]
     if len(r) < 5:
-        return {"force_flips": None, "energy_jump": None, "conservation_deviation": None,
-                "tortuosity": None, "spearman_repulsive": None}
-    e = e - e[-1]
-    de = np.diff(e)
-    de_zeroed = np.where(np.abs(de) < 1e-3, 0.0, de)
-    signs = np.sign(de_zeroed)
-    flips = np.flatnonzero(signs[1:] * signs[:-1] < 0)
-    jump = float(sum(abs(de[i]) + abs(de[i + 1]) for i in flips))
-    dedr = np.gradient(e, r)
-    i_min = int(np.argmin(e))
-    tortuosity = float(np.abs(de).sum() / (abs(e[-1] - e[i_min]) + abs(e[0] - e[i_min]) or np.nan))
-    spearman = float(spearmanr(r[: i_min + 1], e[: i_min + 1])[0]) if i_min >= 2 else None
-    return {"force_flips": force_flips(f), "energy_jump": jump,
-            "conservation_deviation": float(np.mean(np.abs(f - (-dedr)))),
-            "tortuosity": tortuosity, "spearman_repulsive": spearman}
+        return dict.fromkeys(METRICS)
+    return metrics_of_curve(r, e - e[-1], f)
 
 
 def pairs_for(model, section, seed=0) -> list[tuple[str, str]]:
