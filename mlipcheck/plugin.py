@@ -471,7 +471,7 @@ def pytest_terminal_summary(terminalreporter, config):
             continue
         terminalreporter.line(
             f"{model.label}: {model.framework} {model.dtype}, cutoff {model.cutoff}, "
-            f"loaded in {model.load_seconds:.2f} s; {model.calls} model calls, "
+            f"loaded in {model.load_seconds:.2f} s; {model.calls} structures in {model.batches} model calls, "
             f"{model.call_seconds:.2f} s inside the model")
     if session.written:
         terminalreporter.line(f"{len(session.written)} structure(s) written under {session.report_folder / 'structures'}")

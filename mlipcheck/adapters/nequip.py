@@ -51,14 +51,40 @@ def load(spec, allow_download=False) -> Model:
     metadata = getattr(calc.model, "metadata", {}) or {}
     type_names = metadata.get("type_names")
     dtype = str(metadata.get("model_dtype", "float64")).replace("torch.", "")
+    def predict_batch(structures, stress):
+        return _predict_batch(calc, structures)
+
     return Model(
-        spec=spec, framework="nequip", make_calculator=make_calculator, calculator=calc,
+        spec=spec, framework="nequip",
+        # A compiled .pt2 is traced for the ASE calculator's single frames: one by one
+        predict_batch=None if path.name.endswith(".pt2") else predict_batch, make_calculator=make_calculator, calculator=calc,
         elements=parse_elements(type_names) if type_names else None,
         cutoff=float(metadata["r_max"]) if "r_max" in metadata else None,
         dtype=dtype, has_stress=True, load_seconds=elapsed,
         version=f"nequip {version('nequip')}, file {path}",
         call_context=torch_dtype_context(dtype), device=device,
     )
+
+
+def _predict_batch(calc, structures):
+    """Several frames in one batched data dict through the calculator's own model, each frame
+    built and each result converted as NequIPCalculator.calculate does for one."""
+    import numpy as np
+    from ase.stress import full_3x3_to_voigt_6_stress
+    from nequip.data import AtomicDataDict
+
+    batch = AtomicDataDict.batched_from_list([calc.atoms_to_data(a) for a in structures])
+    out = calc.model(batch)
+    e_unit, l_unit = calc.energy_units_to_eV, calc.length_units_to_A
+    energies = e_unit * out[AtomicDataDict.TOTAL_ENERGY_KEY].detach().cpu().numpy().reshape(-1)
+    forces = e_unit / l_unit * out[AtomicDataDict.FORCE_KEY].detach().cpu().numpy()
+    stresses = None
+    if AtomicDataDict.STRESS_KEY in out:
+        stresses = e_unit / l_unit**3 * out[AtomicDataDict.STRESS_KEY].detach().cpu().numpy().reshape(-1, 3, 3)
+    ptr = np.concatenate([[0], np.cumsum([len(a) for a in structures])])
+    return [(energies[i], forces[ptr[i]:ptr[i + 1]],
+             full_3x3_to_voigt_6_stress(stresses[i]) if stresses is not None and a.pbc.all() else None)
+            for i, a in enumerate(structures)]
 
 
 def _installed(dist):
