@@ -232,3 +232,23 @@ def test_migration_band_passes_emt_and_catches_a_spurious_minimum_and_inconsiste
     assert not low.passed and low.details["minus_reference_eV"] < -0.25, low.describe()
     assert check_migration_force_consistency(broken("saddle_well"), ni, section).passed  # conservative
     assert not check_migration_force_consistency(broken("inconsistent_forces"), ni, section).passed
+
+
+def test_a_crystal_is_relaxed_once_per_model_and_settings(broken):
+    """The phonon and elastic checks relax the same crystal to the same fmax with other step
+    bounds: a converged relaxation is reused; one that needs more steps than a bound is not."""
+    from ase.build import bulk
+
+    from mlipcheck.checks.properties.relaxation import relax
+
+    model = broken("correct")
+    atoms = bulk("Cu", "fcc", 3.7)
+    first, converged, taken = relax(model, atoms, 1e-3, 300)
+    calls = model.calls
+    again, converged_again, taken_again = relax(model, atoms, 1e-3, 200)
+    assert converged and model.calls == calls and (again.positions == first.positions).all()
+    assert (converged_again, taken_again) == (converged, taken)
+    relax(model, atoms, 1e-3, taken - 1)  # too few steps to converge: computed, not reused
+    assert model.calls > calls
+    again.positions += 1.0  # a caller's change does not reach the memo
+    assert (relax(model, atoms, 1e-3, 300)[0].positions == first.positions).all()

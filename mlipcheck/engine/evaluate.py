@@ -285,7 +285,8 @@ def _validated(energy, forces, stress, atoms) -> Prediction:
     return Prediction(energy, forces, stress)
 
 
-def _content_key(atoms) -> str:
+def content_key(atoms) -> str:
+    """A structure's identity for memos: its numbers, positions, cell and periodicity."""
     return hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in (
         atoms.numbers, atoms.positions, atoms.cell.array, atoms.pbc))).hexdigest()
 
@@ -301,7 +302,7 @@ def reference_prediction(model, atoms) -> Prediction:
 def with_reference(model, atoms, others) -> tuple[Prediction, list[Prediction]]:
     """`reference_prediction(atoms)` and the predictions of `others` (its transformed copies),
     in one batch; raises the reference's error first, then the first of the others'."""
-    key = ("reference", _content_key(atoms))
+    key = ("reference", content_key(atoms))
     cached = memo(model).get(key)
     predictions = evaluate_batch(model, list(others) if cached is not None else [atoms, *others])
     if cached is None:

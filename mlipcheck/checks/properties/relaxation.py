@@ -11,7 +11,9 @@ import numpy as np
 from ase import Atoms
 
 from mlipcheck.checks.extrapolation.dynamics import Evaluated
+from mlipcheck.engine.evaluate import content_key
 from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.memo import memo
 from mlipcheck.errors import ModelFailure
 
 # Bounds on a relaxation, so that a model's wrong stresses cannot drive a cell anywhere: no
@@ -38,7 +40,21 @@ def runaway(atoms: Atoms, start_volume: float) -> str | None:
 
 def relax(model, atoms: Atoms, fmax: float, steps: int, keep_symmetry=True, cell=True):
     """(relaxed atoms, converged, steps taken); the cell too if `cell` and the model gives stress.
-    A cell that leaves the bounds above raises ModelFailure with the structure where it left."""
+    A cell that leaves the bounds above raises ModelFailure with the structure where it left.
+
+    Once per model, structure and settings: the phonon and elastic checks relax the same crystal
+    to the same fmax (with other step bounds); a relaxation that converged within a bound is the
+    same under any larger one, so it is reused."""
+    key = ("relaxed", content_key(atoms), float(fmax), keep_symmetry, cell)
+    known = memo(model).get(key)
+    if known is not None and ((known[1] and known[2] <= steps) or known[3] == steps):
+        return known[0].copy(), known[1], known[2]
+    relaxed, converged, taken = _relax(model, atoms, fmax, steps, keep_symmetry, cell)
+    memo(model)[key] = (relaxed.copy(), converged, taken, steps)
+    return relaxed, converged, taken
+
+
+def _relax(model, atoms: Atoms, fmax: float, steps: int, keep_symmetry: bool, cell: bool):
     from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter
     from ase.optimize import FIRE
