@@ -426,6 +426,16 @@ def pytest_runtest_makereport(item, call):
                                               f"ERROR, the model could not be judged ({exc.kind}): {exc}")
         record["outcome"] = "error"
         test_report.user_properties.append(("mlipcheck_outcome", "error"))
+    elif call.when == "call" and _own_error(item, call):
+        # Every model call goes through the engine, which turns what the model raises into a
+        # ModelCallError: anything else a check raises is mlipcheck's (or a library's it drives),
+        # never a verdict about the model.
+        entry = call.excinfo.traceback[-1]
+        test_report.longrepr = (f"ERROR in mlipcheck, not a verdict about the model: {call.excinfo.typename}: "
+                                f"{call.excinfo.value} (raised at {entry.path}:{entry.lineno + 1}); please report it "
+                                f"with this line")
+        record["outcome"] = "error"
+        test_report.user_properties.append(("mlipcheck_outcome", "error"))
     if call.when == "call" or (call.when == "setup" and not test_report.passed):  # what the writer reads
         model = _loaded(item)
         shipped = dict(record, setup_s=item.stash.get(SETUP_SECONDS, 0.0) if call.when == "call" else 0.0,
@@ -433,6 +443,14 @@ def pytest_runtest_makereport(item, call):
         test_report.user_properties.append((RECORD_PROPERTY, json.dumps(shipped)))
         # JUnit reads the teardown report's properties, which pytest copies from the item
         item.user_properties += junit_properties(record)
+
+
+def _own_error(item, call) -> bool:
+    """An exception in a suite test that is neither the model's (ModelCallError), a verdict
+    (pytest's fail or skip) nor a ModelFailure: mlipcheck's own."""
+    if call.excinfo is None or item.get_closest_marker("mlipcheck") is None:
+        return False
+    return call.excinfo.errisinstance(Exception) and not call.excinfo.errisinstance((MlipcheckError, AssertionError))
 
 
 def _loaded(item):

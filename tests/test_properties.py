@@ -252,3 +252,14 @@ def test_a_crystal_is_relaxed_once_per_model_and_settings(broken):
     assert model.calls > calls
     again.positions += 1.0  # a caller's change does not reach the memo
     assert (relax(model, atoms, 1e-3, 300)[0].positions == first.positions).all()
+
+
+def test_phonopy_gets_ases_masses_where_it_has_none():
+    """phonopy knows no mass for Po, At, Rn, Fr, Ra, Pu and raised inside the phonon check (a FAIL of
+    the model in a full CHGNet run); ASE's masses stand in, phonopy's own stay for the rest."""
+    from ase.build import bulk
+
+    from mlipcheck.checks.properties.phonons import to_phonopy_atoms
+
+    assert to_phonopy_atoms(bulk("Po", "sc", 3.35)).masses[0] == pytest.approx(bulk("Po", "sc", 3.35).get_masses()[0])
+    assert to_phonopy_atoms(bulk("Cu", "fcc", 3.6)).masses[0] == pytest.approx(63.546)

@@ -72,3 +72,37 @@ def test_model_time_of_threaded_calls_never_exceeds_the_wall_time(broken, quick)
     start = time.perf_counter()
     check_thread_safety(model, [CU], quick.section("concurrency"), quick.section("invariance"))
     assert model.call_seconds <= time.perf_counter() - start
+
+
+def test_an_exception_in_a_checks_own_code_is_mlipchecks_error_not_the_models(pytester):
+    """Whatever a check raises outside a model call (phonopy's 'Masses of {'Po'} are undefined' was
+    a FAIL of CHGNet) is an ERROR that names mlipcheck; a verdict and a model's error stay what
+    they are."""
+    pytester.makepyfile(test_injected="""
+        import pytest
+        from mlipcheck.engine.evaluate import evaluate
+        from mlipcheck.structures.elements import dimer
+
+        pytestmark = pytest.mark.mlipcheck
+
+        def test_check_code_raises(model):
+            evaluate(model, dimer("Cu", "Cu", 2.5))
+            raise RuntimeError("Masses of {'Po'} are undefined")
+
+        def test_verdict_fails(model):
+            pytest.fail("a verdict")
+    """)
+    result = pytester.runpytest_subprocess("test_injected.py", "--model", "emt", "-p", "no:cacheprovider",
+                                           "--mlipcheck-report", str(pytester.path / "report"), "-rfE")
+    out = result.stdout.str()
+    assert result.ret == 1
+    assert "ERROR test_injected.py::test_check_code_raises" in out
+    assert "FAILED test_injected.py::test_verdict_fails" in out
+    import json
+
+    results = json.loads((pytester.path / "report" / "report.json").read_text())["results"]
+    records = {r["test_id"].split("::")[-1]: r for r in results}
+    own = records["test_check_code_raises[emt]"]
+    assert own["outcome"] == "error" and "ERROR in mlipcheck, not a verdict about the model: RuntimeError" in own["message"]
+    assert "test_injected.py" in own["message"]  # where it was raised
+    assert records["test_verdict_fails[emt]"]["outcome"] == "failed"

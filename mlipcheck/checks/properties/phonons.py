@@ -34,10 +34,17 @@ PATH_ENDS = {"X1": (0.5, 0, 0), "X2": (0, 0.5, 0), "X3": (0, 0, 0.5), "R": (0.5,
 
 
 def to_phonopy_atoms(atoms: Atoms):
+    """phonopy's cell with phonopy's own masses, and ASE's where phonopy has none (Po, At, Rn, Fr,
+    Ra, Pu: phonopy raised "Masses of {'Po'} are undefined", and the check was a FAIL of the model)."""
     from phonopy.structure.atoms import PhonopyAtoms
 
-    return PhonopyAtoms(symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array,
-                        scaled_positions=atoms.get_scaled_positions())
+    cell = dict(symbols=atoms.get_chemical_symbols(), cell=atoms.cell.array, scaled_positions=atoms.get_scaled_positions())
+    try:
+        return PhonopyAtoms(**cell)
+    except RuntimeError as exc:
+        if "Masses" not in str(exc):
+            raise
+        return PhonopyAtoms(**cell, masses=atoms.get_masses())
 
 
 def to_ase(cell) -> Atoms:
