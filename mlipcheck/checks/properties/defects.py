@@ -171,12 +171,20 @@ def surface_references() -> dict[tuple[str, str], SurfaceReference]:
             for r in csv.DictReader(rows)}
 
 
-def surface_energy(model, cell: Atoms, e_bulk: float, miller, layers: int, section) -> tuple[float, Atoms]:
-    """(J/m^2, the relaxed slab) of a slab of `layers` layers cut from the relaxed conventional cell,
-    whose energy per atom is `e_bulk` (eV)."""
-    from ase.build import surface
+def fcc_slab(element: str, a: float, facet: str, layers: int) -> Atoms:
+    """A 1x1 slab of `layers` close-packed (111) or (100) planes, one atom each, 8 A of vacuum on
+    each side. ase.build.surface on the conventional cube made a (111) slab of 20 atoms in six
+    uneven planes (an adatom of coordination 3): CHGNet's Pt(111) read 2.0 J/m^2, not 1.1."""
+    from ase.build import fcc100, fcc111
 
-    slab = surface(cell, miller, layers, vacuum=8.0, periodic=True)
+    build = {"111": fcc111, "100": fcc100}[facet]
+    return build(element, (1, 1, layers), a=a, vacuum=8.0, periodic=True)
+
+
+def surface_energy(model, element: str, a: float, e_bulk: float, facet: str, layers: int, section) -> tuple[float, Atoms]:
+    """(J/m^2, the relaxed slab) of an fcc `facet` slab at the model's lattice constant `a`, whose
+    bulk energy per atom is `e_bulk` (eV)."""
+    slab = fcc_slab(element, a, facet, layers)
     n = len(slab)
     relaxed, _, _ = relax(model, slab, float(section.fmax), int(section.steps), keep_symmetry=False, cell=False)
     area = np.linalg.norm(np.cross(relaxed.cell[0], relaxed.cell[1]))
@@ -221,12 +229,14 @@ def check_surface_energy_error(model, element: str, structure: str, section,
 
 def _surface_gammas(model, element: str, structure: str, section) -> tuple[dict[str, float], dict[str, Atoms]]:
     """({facet: J/m^2}, {facet: relaxed slab}) of (111) and (100), computed once per model and element."""
+    if structure != "fcc":
+        raise NotApplicable(f"surface energies are set up for fcc metals ({element} is {structure})")
     layers = int(section.slab_layers)
     key = ("surfaces", element, structure, layers)
     if key not in memo(model):
-        cell = relaxed_bulk(model, element, structure, section)
+        cell = relaxed_bulk(model, element, structure, section)  # cubic: symmetry kept
         e_bulk = evaluate(model, cell, stress=False).energy / len(cell)  # once for both facets
-        computed = {facet: surface_energy(model, cell, e_bulk, miller, layers, section)
-                    for facet, miller in (("111", (1, 1, 1)), ("100", (1, 0, 0)))}
+        a = float(np.mean(cell.cell.lengths()))
+        computed = {facet: surface_energy(model, element, a, e_bulk, facet, layers, section) for facet in ("111", "100")}
         memo(model)[key] = ({f: float(g) for f, (g, _) in computed.items()}, {f: slab for f, (_, slab) in computed.items()})
     return memo(model)[key]
