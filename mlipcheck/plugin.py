@@ -189,6 +189,33 @@ def pytest_xdist_make_scheduler(config, log):
         def _split_scope(self, nodeid):
             return group_of(nodeid, labels)
 
+        def _reschedule(self, node):
+            # A worker runs its last test only once it gets more work or is told to shut down:
+            # give it at least two tests while there are any, and shut it down once the queue is
+            # empty. (xdist gave one group at a time, and a worker that replaced a crashed one
+            # and got a group of one test waited for ever: the run hung, issue 29.)
+            if node.shutting_down:
+                return
+            while self.workqueue and self._pending_of(self.assigned_work[node]) < 2:
+                self._assign_work_unit(node)
+            if not self.workqueue:
+                node.shutdown()
+
+        def remove_node(self, node):
+            # As xdist's, except that the test the worker crashed on is reported as the crash
+            # and not run again (it ran twice: a duplicate record), the rest of its group is.
+            workload = self.assigned_work.pop(node)
+            if not self._pending_of(workload):
+                return None
+            crashed = next(nodeid for unit in workload.values() for nodeid, done in unit.items() if not done)
+            for scope, unit in workload.items():
+                unit.pop(crashed, None)
+                if not all(unit.values()):
+                    self.workqueue[scope] = unit
+            for other in self.assigned_work:
+                self._reschedule(other)
+            return crashed
+
     return ByGroup(config, log)
 
 
@@ -460,8 +487,10 @@ def _loaded(item):
 
 
 def pytest_report_teststatus(report, config):
-    # A model that raised, hung or returned NaN is an error, never a fail or a pass.
-    if report.when == "call" and report.failed and ("mlipcheck_outcome", "error") in report.user_properties:
+    # A model that raised, hung or returned NaN is an error, never a fail or a pass; so is a test
+    # whose xdist worker died under it (its "when" is "???").
+    if report.failed and (report.when == "???" or (
+            report.when == "call" and ("mlipcheck_outcome", "error") in report.user_properties)):
         return "error", "E", "ERROR"
 
 

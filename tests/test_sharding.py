@@ -82,3 +82,37 @@ def test_under_xdist_a_targets_tests_share_a_worker(tmp_path):
             workers.setdefault(line.split("[emt-")[1].split("]")[0], set()).add(line[:4])
     assert len(workers) > 5 and all(len(w) == 1 for w in workers.values()), workers
     assert len(set.union(*workers.values())) == 2, "both workers get work"
+
+
+def test_a_crashed_worker_neither_hangs_the_run_nor_runs_its_test_twice(pytester):
+    """A worker that dies (a model that segfaults) at the end of a run, after the other worker
+    has finished: the run ends, the test it died on is reported once as the crash, and the rest of
+    its group runs on the replacement worker (it hung in xdist's own group scheduling)."""
+    pytester.makepyfile(test_crash="""
+        import os
+        import time
+        import pytest
+
+        pytestmark = pytest.mark.mlipcheck
+
+        @pytest.mark.parametrize("variant", ["a", "b"])
+        def test_one(model, variant):
+            time.sleep(2)
+            if variant == "b" and os.environ.get("PYTEST_XDIST_WORKER") in ("gw0", "gw1"):
+                os._exit(3)
+
+        @pytest.mark.parametrize("variant", ["a", "b", "c"])
+        def test_two(model, variant):
+            pass
+    """)
+    result = pytester.runpytest_subprocess("test_crash.py", "--model", "emt", "-n", "2", "-p", "no:cacheprovider",
+                                           "--mlipcheck-report", str(pytester.path / "report"), timeout=120)
+    assert result.parseoutcomes() == {"errors": 1, "passed": 4}, result.stdout.str()[-2000:]
+    assert "crashed while running 'test_crash.py::test_one[emt-b]'" in result.stdout.str()
+    records = json.loads((pytester.path / "report" / "report.json").read_text())["results"]
+    crashed = [r for r in records if r["outcome"] == "error"]
+    assert len(records) == 5 and len({r["test_id"] for r in records}) == 5, "each test once, the crashed one too"
+    assert crashed[0]["test_id"] == "test_crash.py::test_one[emt-b]" and crashed[0]["model"] == "emt"
+    assert crashed[0]["case"] == "b" and "the worker running this test died" in crashed[0]["message"]
+    summary = (pytester.path / "report" / "summary.md").read_text()
+    assert "4 passed, 0 failed, 1 errors" in summary and "| `test_one[emt-b]` | error |" in summary

@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import mlipcheck
-from mlipcheck.report.record import RECORD_PROPERTY, display_name, finish, reproduction
+from mlipcheck.report.record import RECORD_PROPERTY, display_name, finish, new_record, reproduction
 
 SCHEMA = "mlipcheck-report/1"
 FRAMEWORKS = ("torch", "ase", "numpy", "phonopy", "chgnet", "mace-torch", "sevenn", "nequip", "e3nn")
@@ -411,6 +411,9 @@ class ReportWriter:
             self.data["run"]["shard"] = {"index": shard[0], "count": shard[1]}
 
     def pytest_runtest_logreport(self, report):
+        if report.when == "???":  # xdist: the worker died running this test (a segfault, out of memory)
+            self.data["results"].append(self._crashed(report))
+            return
         # Setup problems count too: a model that does not load is an error of each of its tests.
         if not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
@@ -433,6 +436,20 @@ class ReportWriter:
         if time.monotonic() - self.written_at >= WRITE_EVERY_S:
             write_json(self.data, self.folder)
             self.written_at = time.monotonic()
+
+    def _crashed(self, report) -> dict:
+        """The record of a test whose worker died: an error of the model that ran it, with xdist's
+        reason; its own record died with the worker."""
+        path, _, name = report.nodeid.partition("::")
+        function, _, param = name.partition("[")
+        param = param.removesuffix("]")
+        labels = sorted((spec.label for spec in self.session.specs), key=len, reverse=True)
+        model = next((label for label in labels if param == label or param.startswith(label + "-")), None)
+        case = param[len(model) + 1:] if model and param != model else param
+        record = new_record(report.nodeid, name, Path(path).stem.removeprefix("test_"),
+                            function.removeprefix("test_"), model, case, None)
+        return finish(record, "error", f"ERROR, the worker running this test died: {report.longrepr} (a crash of "
+                      "the model's process, e.g. a segfault or out of memory; the test did not finish)", report.duration)
 
     def pytest_collection_finish(self, session):
         if "shard" in self.data["run"]:  # what the whole run collected, so a merge can tell it is whole
