@@ -196,7 +196,10 @@ def _validate(data: dict, base: dict, path: Path):
                 raise UsageError(f"{where(section, key)}: unknown setting{hint}")
             expected = base[section][key]
             if not _fits(value, expected):
-                raise UsageError(f"{where(section, key)} = {value!r}: must be {_kind(expected)}, "
+                kind = _kind(expected)
+                if isinstance(expected, list) and expected:
+                    kind += f" of {_kind(expected[0]).removeprefix('a ')}s"
+                raise UsageError(f"{where(section, key)} = {value!r}: must be {kind}, "
                                  f"as in {BASE}.toml ({expected!r})")
             numbers = _numbers(value)
             if any(not math.isfinite(v) for v in numbers):
