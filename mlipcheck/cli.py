@@ -29,7 +29,7 @@ def _run(args, rest) -> int:
     if args.baseline is not None:  # a missing or foreign baseline is said now, not after the whole run
         from mlipcheck import report
 
-        report.load(args.baseline)
+        report.load_baseline(args.baseline)
     suites = str(Path(mlipcheck.suites.__file__).parent)
     argv = [suites, "-p", "no:cacheprovider", "--mlipcheck-report", args.report]
     for spec in args.model:
@@ -43,7 +43,7 @@ def _run(args, rest) -> int:
 def _gate(old_path, new_path, tolerance, allow=()) -> int:
     from mlipcheck import report
 
-    result = report.compare(report.load(old_path), report.load(new_path), tolerance, allow)
+    result = report.compare(report.load_baseline(old_path), report.load(new_path), tolerance, allow)
     for title, rows in (("regressions", result.regressions), ("improvements", result.improvements),
                         ("not compared", result.not_compared)):
         print(f"{len(rows)} {title}")
@@ -52,15 +52,24 @@ def _gate(old_path, new_path, tolerance, allow=()) -> int:
         if len(rows) > 200:
             print(f"  ... {len(rows) - 200} more")
     for reason in result.refusals:
-        print(f"gate refused: {reason} (allow it with --allow-{reason_option(reason)})")
+        option = reason_option(reason)
+        print(f"gate refused: {reason}" + (f" (allow it with --allow-{option})" if option else ""))
     print("gate: PASS" if result.gate_passes else "gate: FAIL")
     return 0 if result.gate_passes else 1
 
 
-def reason_option(reason: str) -> str:
+def reason_option(reason: str) -> str | None:
+    """The --allow-X option that accepts a refusal, or None where none may (a sharded candidate)."""
     from mlipcheck.report import ALLOWANCES
 
-    return next((k for k, text in ALLOWANCES.items() if text in reason), "?")
+    return next((k for k, text in ALLOWANCES.items() if text in reason), None)
+
+
+def tolerance_option(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and value != float("inf")):  # NaN compares false: refused here too
+        raise argparse.ArgumentTypeError(f"{text}: give a finite number >= 0 (0.1: worse by 10 % counts)")
+    return value
 
 
 def _allowances(args) -> tuple:
@@ -68,7 +77,7 @@ def _allowances(args) -> tuple:
 
 
 def _gate_options(command):
-    command.add_argument("--tolerance", type=float, default=0.1, help="relative worsening that counts (0.1)")
+    command.add_argument("--tolerance", type=tolerance_option, default=0.1, help="relative worsening that counts (0.1)")
     command.add_argument("--allow-unfinished", action="store_true", help="gate an unfinished candidate run")
     command.add_argument("--allow-missing", action="store_true", help="accept baseline tests the candidate lacks")
     command.add_argument("--allow-skipped", action="store_true", help="accept passed -> skipped")

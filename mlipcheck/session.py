@@ -62,9 +62,16 @@ class Session:
         seed, timeout = self.seed, self.option("mlipcheck_timeout")
         if seed < 0:
             raise UsageError(f"--mlipcheck-seed {seed}: give a seed >= 0")
-        if timeout is not None and timeout < 0:
+        if timeout is not None and not 0 <= timeout < float("inf"):  # NaN compares false: refused
             raise UsageError(f"--mlipcheck-timeout {timeout:g}: give seconds >= 0 (0: no limit per call)")
         self.shard()
+        from mlipcheck.reference.sets import parse_class_map
+
+        parse_class_map(self.option("reference_class_map"))
+        if self.option("reference"):  # the user's files: a bad one is their mistake, before any test counts it
+            for loaded in self.reference_sets():
+                if isinstance(loaded, Exception):
+                    raise UsageError(f"--reference: {loaded}")
         from mlipcheck.checks.properties.eos import load_eos_reference
 
         for path in self.option("eos_reference"):

@@ -10,6 +10,7 @@ break one symmetry and nothing else; `inconsistent_forces` instead breaks F = -d
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import numpy as np
@@ -584,6 +585,15 @@ class RaisesOnIsolated(Wrapped):
         super().calculate(atoms, properties, system_changes)
 
 
+class ExitsOnIsolated(Wrapped):
+    """Calls sys.exit(3) on structures that are not periodic (a script's error path in a model)."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if not atoms.pbc.any():
+            sys.exit(3)
+        super().calculate(atoms, properties, system_changes)
+
+
 class NaNForces(Wrapped):
     """Returns NaN forces on clusters of more than 10 atoms without a cell."""
 
@@ -800,6 +810,10 @@ def shear_unstable():
 
 def hangs():
     return Hangs()
+
+
+def exits_on_isolated():
+    return ExitsOnIsolated()
 
 
 def not_a_calculator():

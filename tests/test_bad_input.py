@@ -17,7 +17,16 @@ def run(tmp_path, *args, timeout=120):
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--model", "emt,cutoff=abc"], "cutoff='abc' is not a positive number"),
+    (["--model", "emt,cutoff=abc"], "cutoff='abc' is not a positive, finite number"),
+    (["--model", "emt,cutoff=inf"], "cutoff='inf' is not a positive, finite number"),
+    (["--model", "emt,dtpye=float32"], "emt has no option 'dtpye'; did you mean dtype=?"),
+    (["--model", "mace:x.model,hed=omat"], "mace has no option 'hed'; did you mean head=?"),
+    (["--model", "nonexist.py:make"], "no file 'nonexist.py'"),
+    (["--model", "foo:bar"], "no module 'foo' is importable here"),
+    (["--model", "emt", "--mlipcheck-timeout", "nan"], "--mlipcheck-timeout nan: give seconds >= 0"),
+    (["--model", "emt", "--reference", "nowhere.extxyz"], "--reference: reference file nowhere.extxyz does not exist"),
+    (["--model", "emt", "--reference", "."], "is a folder"),
+    (["--model", "emt", "--reference-class-map", "metal"], "'metal' must look like LABEL=CLASS"),
     (["--model", "emt,dtype=float16"], "dtype='float16' is not float32 or float64"),
     (["--model", "emt,stress=maybe"], "stress='maybe' is not true or false"),
     (["--model", "emt", "--mlipcheck-seed", "-5"], "give a seed >= 0"),
@@ -28,6 +37,29 @@ def test_usage_errors_exit_4_with_one_line(tmp_path, args, words):
     out = run(tmp_path, *args)
     assert out.returncode == 4, out.stdout + out.stderr
     assert words in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("content, words", [("", "could not be read by ASE"), ("garbage\n", "could not be read by ASE")])
+def test_an_unreadable_reference_file_is_the_users_mistake(tmp_path, content, words):
+    """Not four ERRORs counted against the model: exit 4 before the first test."""
+    (tmp_path / "ref.extxyz").write_text(content)
+    out = run(tmp_path, "--model", "emt", "--reference", "ref.extxyz")
+    assert out.returncode == 4 and words in out.stderr and "passed" not in out.stdout, out.stdout + out.stderr
+
+
+def test_an_eos_reference_with_an_empty_cell_is_refused(tmp_path):
+    (tmp_path / "eos.json").write_text('{"BM_fit_data": {"Cu-X/FCC": {"min_volume": 11.9, "bulk_modulus_ev_ang3": '
+                                       '0.88, "bulk_deriv": 5}}, "num_atoms_in_sim_cell": {"Cu-X/FCC": 0}}')
+    out = run(tmp_path, "--model", "emt", "--eos-reference", "eos.json")
+    assert out.returncode == 4 and "num_atoms_in_sim_cell is 0" in out.stderr and "INTERNALERROR" not in out.stdout
+
+
+def test_a_model_that_calls_sys_exit_is_an_error_of_the_model(tmp_path):
+    out = run(tmp_path, "--model", f"{BROKEN}:exits_on_isolated", "-k", "translation", "-rE",
+              "--mlipcheck-report", str(tmp_path / "r"))
+    assert out.returncode == 1, out.stdout[-2000:]
+    assert "the model called sys.exit(3) on" in out.stdout and "FAILED" not in out.stdout
+    assert "ERROR" in out.stdout and list((tmp_path / "r" / "structures").glob("*.extxyz"))
 
 
 def test_report_folder_that_is_a_file_or_held_by_a_live_run(tmp_path):
@@ -100,3 +132,32 @@ def test_eval_on_an_empty_or_unknown_file_says_so(tmp_path):
                              capture_output=True, text=True, env=dict(os.environ))
         assert out.returncode == 2 and "not a structure file ASE can read" in out.stderr
         assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_report_folder_holding_the_users_files_is_refused_untouched(tmp_path):
+    """`--mlipcheck-report=.`: the user's structures and a report.json mlipcheck did not write
+    are theirs; the run refuses the folder (exit 4) and deletes nothing."""
+    mine = tmp_path / "project"
+    (mine / "structures").mkdir(parents=True)
+    (mine / "structures" / "dft.extxyz").write_text("users data")
+    (mine / "report.json").write_text('{"my": "own report"}')
+    for option in ("--mlipcheck-report=.", f"--mlipcheck-report={mine}"):
+        out = run(mine, "--model", "emt", option)
+        assert out.returncode == 4 and "files mlipcheck did not write" in out.stderr, out.stdout + out.stderr
+        assert (mine / "structures" / "dft.extxyz").read_text() == "users data"
+        assert (mine / "report.json").read_text() == '{"my": "own report"}'
+    # a folder an earlier run wrote is replaced as before, marker or (older runs) schema
+    earlier = tmp_path / "earlier"
+    assert run(tmp_path, "--model", "emt", "--mlipcheck-report", str(earlier)).returncode == 0
+    (earlier / ".mlipcheck-report").unlink()
+    assert run(tmp_path, "--model", "emt", "--mlipcheck-report", str(earlier)).returncode == 0
+    assert (earlier / ".mlipcheck-report").exists()
+
+
+def test_a_structures_file_in_the_report_folder_is_refused_before_the_first_test(tmp_path):
+    folder = tmp_path / "r"
+    assert run(tmp_path, "--model", "emt", "--mlipcheck-report", str(folder)).returncode == 0
+    (folder / "structures").rmdir() if (folder / "structures").is_dir() else None
+    (folder / "structures").write_text("not a folder")
+    out = run(tmp_path, "--model", "emt", "--mlipcheck-report", str(folder))
+    assert out.returncode == 4 and "structures is a file" in out.stderr and "passed" not in out.stdout

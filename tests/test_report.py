@@ -1,5 +1,7 @@
 """report.json, summary.md, JUnit, compare and the baseline gate, as CI uses them."""
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -258,3 +260,103 @@ def test_a_plot_that_raises_leaves_a_message_not_a_lost_report(monkeypatch):
     monkeypatch.setattr(plots, "PLOTS", [plots.Plot(("surface_energy_error",), "Surfaces", broken)])
     sections = plots.sections({"results": [{"check": "surface_energy_error", "model": "m", "case": "Cu"}]})
     assert sections == [("Surfaces", ["<p>this plot could not be drawn: ValueError: bad details</p>"])]
+
+
+def cli(*argv, **kw):
+    return subprocess.run([sys.executable, "-m", "mlipcheck.cli", *map(str, argv)], capture_output=True, text=True, **kw)
+
+
+def synthetic(*tests, finished=True, outcome="passed"):
+    return {"schema": report.SCHEMA, "run": {"finished": finished}, "results": [{
+        "test_id": f"suites/test_x.py::{t}[m-Cu]", "model": "m", "outcome": outcome, "value": 0.1,
+        "threshold": 1.0, "unit": "eV"} for t in tests]}
+
+
+def write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_an_unfinished_or_malformed_baseline_is_refused(tmp_path):
+    """A killed run's baseline holds half the tests: gating against it would pass the rest unseen."""
+    good = write(tmp_path / "good.json", synthetic("test_a", "test_b"))
+    for name, finished in (("killed", False), ("string", "false")):
+        baseline = write(tmp_path / f"{name}.json", synthetic("test_a", finished=finished))
+        out = cli("compare", baseline, good, "--allow-missing")
+        assert out.returncode == 2 and "gate: PASS" not in out.stdout, out.stdout
+        assert len(out.stderr.strip().splitlines()) == 1 and str(baseline) in out.stderr
+        # said before the run, not after it
+        run = cli("run", "--model", "emt", "--baseline", baseline, cwd=tmp_path, timeout=60)
+        assert run.returncode == 2 and not (tmp_path / "mlipcheck-report").exists()
+    # a candidate whose finished flag is a string is malformed too (the string "false" is truthy)
+    out = cli("compare", good, write(tmp_path / "c.json", synthetic("test_a", "test_b", finished="false")))
+    assert out.returncode == 2 and "run.finished" in out.stderr
+
+
+def test_a_report_with_a_test_twice_is_refused(tmp_path):
+    data = synthetic("test_a", "test_a", outcome="passed")
+    data["results"][0]["outcome"] = "failed"
+    twice = write(tmp_path / "twice.json", data)
+    out = cli("compare", write(tmp_path / "good.json", synthetic("test_a")), twice)
+    assert out.returncode == 2 and "recorded more than once" in out.stderr and "test_a" in out.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "-0.5", "inf", "abc"])
+def test_a_tolerance_that_is_not_a_finite_non_negative_number_is_refused(tmp_path, value):
+    good = write(tmp_path / "good.json", synthetic("test_a"))
+    out = cli("compare", good, good, f"--tolerance={value}")
+    assert out.returncode == 2 and "--tolerance" in out.stderr and "gate" not in out.stdout
+    with pytest.raises(ValueError, match="finite number"):
+        report.compare(synthetic("test_a"), synthetic("test_a"), tolerance=float(value) if value != "abc" else -1)
+
+
+def test_shards_of_different_runs_are_not_merged(tmp_path):
+    def shard(index, **run):
+        data = synthetic(f"test_{index}")
+        data["run"].update({"shard": {"index": index, "count": 2}, "profile": "quick", "seed": 0,
+                            "mlipcheck_version": "0.1.0", "models": ["chgnet"]}, **run)
+        data["models"] = {"chgnet": {}}
+        return data
+
+    assert report.merge([shard(1), shard(2)])["run"]["finished"]
+    for key, value in (("models", ["emt"]), ("seed", 1), ("profile", "full"), ("mlipcheck_version", "0.2.0")):
+        paths = [write(tmp_path / "1.json", shard(1)), write(tmp_path / "2.json", shard(2, **{key: value}))]
+        out = cli("report", "merge", *paths, "-o", tmp_path / "merged")
+        assert out.returncode == 2 and f"their {key} differ" in out.stderr, out.stderr
+        assert not (tmp_path / "merged").exists()
+    other = shard(2)
+    other["models"] = {"emt": {}}  # a report from before run.models: told apart by its results' models
+    with pytest.raises(ValueError, match="models differ"):
+        report.merge([shard(1), other])
+
+
+def test_every_refusal_names_an_option_that_exists(tmp_path):
+    from mlipcheck.cli import main
+
+    baseline = write(tmp_path / "b.json", synthetic("test_a", "test_b"))
+    sharded = synthetic("test_a", "test_b")
+    sharded["run"]["shard"] = {"index": 1, "count": 2}
+    for candidate in (synthetic("test_a", "test_b", finished=False), synthetic("test_a"), sharded):
+        out = cli("compare", baseline, write(tmp_path / "c.json", candidate))
+        assert out.returncode == 1 and "gate refused" in out.stdout and "--allow-?" not in out.stdout
+        for option in re.findall(r"--allow-[a-z]+", out.stdout):
+            assert main(["compare", str(baseline), str(baseline), option]) == 0
+
+
+def test_an_interrupted_run_is_unfinished(tmp_path):
+    """Ctrl-C: pytest still writes the report (exit status 2); it must not say the run finished."""
+    folder = tmp_path / "interrupted"
+    argv = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-q", "--mlipcheck-report",
+            str(folder), "--model", f"{BROKEN}:hangs", "--mlipcheck-timeout", "0"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (folder / "report.json").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)  # hanging on a structure now
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 2
+    data = report.load(folder / "report.json")
+    assert data["run"]["finished"] is False and data["run"]["exit_status"] == 2
+    baseline = write(tmp_path / "b.json", {**data, "run": {**data["run"], "finished": True}})
+    out = cli("compare", baseline, folder / "report.json", "--allow-missing")
+    assert out.returncode == 1 and "did not finish" in out.stdout and "gate: FAIL" in out.stdout

@@ -6,7 +6,7 @@ function under the entry-point group `mlipcheck.adapters`, without editing mlipc
 import importlib
 from importlib.metadata import entry_points
 
-from mlipcheck.adapters.base import Model, ModelSpec, parse_spec
+from mlipcheck.adapters.base import Model, ModelSpec, check_options, parse_spec
 from mlipcheck.errors import ModelLoadError, UsageError
 
 BUILTIN = {
@@ -17,6 +17,11 @@ BUILTIN = {
     "nequip": "mlipcheck.adapters.nequip",
     "callable": "mlipcheck.adapters.python_callable",
 }
+
+# The options each built-in adapter reads besides mlipcheck's own (METADATA_OPTIONS); a callable's
+# other options are its keyword arguments, an entry point's are its own business.
+OPTIONS = {"emt": ("device",), "chgnet": ("device",), "sevennet": ("device",),
+           "mace": ("device", "size", "path", "head"), "nequip": ("device", "path")}
 
 __all__ = ["Model", "ModelSpec", "known_adapters", "parse_model_specs", "load_model"]
 
@@ -32,6 +37,9 @@ def known_adapters() -> list[str]:
 def parse_model_specs(texts) -> list[ModelSpec]:
     """Parse every --model; refuse combinations that cannot work in one process."""
     specs = [parse_spec(t, known_adapters()) for t in texts]
+    for spec in specs:
+        if spec.adapter in OPTIONS:
+            check_options(spec.text, spec.adapter, spec.options, OPTIONS[spec.adapter])
     short = [s.label for s in specs]
     for spec, label in zip(specs, short):  # a.py:make and b.py:make: labels that name their files
         spec.qualified = any(other == label and s.text != spec.text for s, other in zip(specs, short))

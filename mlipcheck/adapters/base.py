@@ -66,11 +66,45 @@ def parse_spec(text: str, known: list[str]) -> ModelSpec:
     if name in known:
         return ModelSpec(text, name, target or None, options)
     if target:  # pkg.module:callable or path/file.py:callable
+        _check_callable_exists(text, head)
         return ModelSpec(text, "callable", head, options)
     raise UsageError(
         f"--model {text!r}: unknown model. Available: {', '.join(sorted(known))}; "
         "or mace:PATH, nequip:PATH, pkg.module:callable, path/to/file.py:callable "
         "(a callable that returns an ASE Calculator).")
+
+
+def _check_callable_exists(text, target):
+    """A file or module that is not there is a typing mistake (exit 4), like an unknown model name;
+    one that is there but fails to import stays the model's load error."""
+    import importlib.util
+    from pathlib import Path
+
+    where = target.rpartition(":")[0]
+    if where.endswith(".py"):
+        if not Path(where).expanduser().is_file():
+            raise UsageError(f"--model {text!r}: no file {where!r} (from {Path.cwd()}); give path/to/file.py:callable")
+        return
+    try:
+        found = importlib.util.find_spec(where) is not None
+    except (ImportError, ValueError):  # a parent package is missing, or the name is not a module name
+        found = False
+    if not found:
+        raise UsageError(f"--model {text!r}: no module {where!r} is importable here, and it is not a model name; "
+                         f"give a known model (mlipcheck models), pkg.module:callable or path/to/file.py:callable")
+
+
+def check_options(text: str, adapter: str, options: dict, accepted: tuple[str, ...]):
+    """Every option after the spec's commas is one the adapter reads: a misspelt one (dtpye=) would
+    otherwise be ignored without a word and the run would test something else than asked."""
+    import difflib
+
+    allowed = (*METADATA_OPTIONS, *accepted)
+    for key in options:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {near[0]}=?" if near else f"{adapter} takes {', '.join(sorted(allowed))}"
+            raise UsageError(f"--model {text!r}: {adapter} has no option {key!r}; {hint}")
 
 
 def _check_metadata_options(text, options):
@@ -80,10 +114,10 @@ def _check_metadata_options(text, options):
 
     if "cutoff" in options:
         try:
-            if not float(options["cutoff"]) > 0:
+            if not 0 < float(options["cutoff"]) < float("inf"):
                 raise ValueError
         except ValueError:
-            raise bad("cutoff", "a positive number of Angstrom (e.g. cutoff=5.0)") from None
+            raise bad("cutoff", "a positive, finite number of Angstrom (e.g. cutoff=5.0)") from None
     if "dtype" in options and options["dtype"] not in ("float32", "float64"):
         raise bad("dtype", "float32 or float64 (the precision the tolerances are made for)")
     if "stress" in options and options["stress"].lower() not in ("1", "0", "true", "false", "yes", "no"):

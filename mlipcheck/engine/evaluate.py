@@ -180,8 +180,9 @@ def _timeout_error(model, atoms):
 
 
 def _raised_error(exc, atoms):
-    return ModelCallError(f"the model raised {type(exc).__name__}: {exc} on "
-                          f"{atoms.get_chemical_formula()} ({len(atoms)} atoms)", atoms, kind="raised")
+    what = f"called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"raised {type(exc).__name__}: {exc}"
+    return ModelCallError(f"the model {what} on {atoms.get_chemical_formula()} ({len(atoms)} atoms)",
+                          atoms, kind="raised")
 
 
 @contextlib.contextmanager
@@ -216,7 +217,7 @@ def _through_calculator(model, atoms, stress, calc) -> Prediction | ModelCallErr
         if by_budget:
             raise _budget_error(atoms) from None
         return _timeout_error(model, atoms)
-    except Exception as exc:  # noqa: BLE001 - any exception of the model is its error, with the structure
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any exception of the model (sys.exit too) is its error
         error = _raised_error(exc, atoms)
         error.__cause__ = exc
         return error
@@ -239,7 +240,7 @@ def _batched(model, structures, wants) -> list[Prediction | ModelCallError]:
         if len(structures) == 1:
             return [_timeout_error(model, structures[0])]
         raw = None
-    except Exception as exc:  # noqa: BLE001 - any exception of the model is its error, with the structure
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any exception of the model (sys.exit too) is its error
         if len(structures) == 1:
             error = _raised_error(exc, structures[0])
             error.__cause__ = exc

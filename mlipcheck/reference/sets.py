@@ -159,6 +159,8 @@ def load_reference(path, class_map: dict[str, str] | None = None) -> ReferenceSe
 
     path = Path(path)
     class_map = class_map or {}
+    if path.is_dir():
+        raise ReferenceDataError(f"reference file {path} is a folder; give the structure file (extxyz) itself")
     if not path.is_file():
         raise ReferenceDataError(f"reference file {path} does not exist")
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import math
 import os
 import platform
 import sys
@@ -48,13 +49,15 @@ def _gpus() -> list:
             for i in range(torch.cuda.device_count())]
 
 
-def new_report(profile_name, argv) -> dict:
+def new_report(profile_name, argv, seed=0, models=()) -> dict:
     return {
         "schema": SCHEMA,
         "run": {
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "mlipcheck_version": mlipcheck.__version__,
             "profile": profile_name,
+            "seed": seed,
+            "models": list(models),  # the --model specs, so shards of different models are told apart
             "command_line": " ".join(argv),
             "machine": {"platform": platform.platform(), "python": sys.version.split()[0],
                         "cpus": os.cpu_count(), "gpus": _gpus()},
@@ -79,17 +82,43 @@ def summarize(data) -> dict:
 
 
 LOCK = ".mlipcheck-run.lock"
+MARKER = ".mlipcheck-report"  # written in every report folder: what holds it, mlipcheck may replace
 RUN_FILES = ("report.json", "summary.md", "report.html", "to_label.extxyz")
+
+
+def _written_by_mlipcheck(folder: Path) -> bool:
+    """The folder holds mlipcheck's marker or run lock, or (a folder from before the marker) a report.json of
+    mlipcheck's schema and nothing but what a run writes."""
+    if (folder / MARKER).is_file() or (folder / LOCK).is_file():
+        return True
+    if not (folder / "report.json").is_file():
+        return False
+    try:
+        ours = json.loads((folder / "report.json").read_text()).get("schema") == SCHEMA
+    except (OSError, ValueError, AttributeError):
+        return False
+    return ours and all(p.name in (*RUN_FILES, "structures", LOCK) for p in folder.iterdir())
 
 
 def claim_folder(folder: Path) -> Path:
     """Make `folder` this run's: writable (else UsageError, before the first test), not written
     by another live run (a lock file naming its process), and emptied of an earlier run's
-    reports and structures, so the folder shows one run. Returns the lock's path."""
+    reports and structures, so the folder shows one run. Only a folder mlipcheck wrote (its
+    marker) is emptied; a folder holding anything else is refused, never cleaned: the user's
+    files in it (a report.json of their own, structures/*.extxyz) are not ours to delete.
+    Returns the lock's path."""
     from mlipcheck.errors import UsageError
 
+    option = f"--mlipcheck-report {folder}"
     if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--mlipcheck-report {folder}: a file, not a folder; give a folder for the reports")
+        raise UsageError(f"{option}: a file, not a folder; give a folder for the reports")
+    if folder.is_dir() and any(p.name != LOCK for p in folder.iterdir()) and not _written_by_mlipcheck(folder):
+        shown = ", ".join(sorted(p.name for p in folder.iterdir())[:5])
+        raise UsageError(f"{option}: the folder holds files mlipcheck did not write ({shown}, ...); "
+                         f"give a new or empty folder, or one an earlier mlipcheck run wrote")
+    if (folder / "structures").exists() and not (folder / "structures").is_dir():
+        raise UsageError(f"{option}: {folder / 'structures'} is a file; mlipcheck writes failing structures "
+                         f"in a folder of that name: move the file or give another report folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         lock = folder / LOCK
@@ -98,18 +127,20 @@ def claim_folder(folder: Path) -> Path:
         except FileExistsError:
             owner = _lock_owner(lock)
             if owner is not None:
-                raise UsageError(f"--mlipcheck-report {folder}: another mlipcheck run (process {owner}) is writing "
+                raise UsageError(f"{option}: another mlipcheck run (process {owner}) is writing "
                                  f"there; give this run another folder (--mlipcheck-report DIR)") from None
             lock.unlink(missing_ok=True)  # left by a run that was killed
             descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         os.write(descriptor, str(os.getpid()).encode())
         os.close(descriptor)
+        (folder / MARKER).write_text("This folder is an mlipcheck report folder: a new run replaces "
+                                     "its reports and structures/.\n")
         for name in RUN_FILES:
             (folder / name).unlink(missing_ok=True)
         for old in (folder / "structures").glob("*.extxyz"):
             old.unlink()
     except OSError as exc:
-        raise UsageError(f"--mlipcheck-report {folder}: cannot write there ({exc.strerror or exc})") from None
+        raise UsageError(f"{option}: cannot write there ({exc.strerror or exc})") from None
     return lock
 
 
@@ -267,6 +298,9 @@ def load(path) -> dict:
     results = data.get("results")
     if not isinstance(results, list) or not isinstance(data.get("run", {}), dict):
         raise ValueError(f"{path}: an mlipcheck report without a list of results")
+    finished = data.get("run", {}).get("finished", False)
+    if not isinstance(finished, bool):  # "false" is a true string: never read a flag that is not one
+        raise ValueError(f"{path}: run.finished is {finished!r}, not true or false")
     for index, record in enumerate(results):
         missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
         if missing:
@@ -274,7 +308,26 @@ def load(path) -> dict:
         if record["outcome"] not in OUTCOMES:
             raise ValueError(f"{path}: result {index} has outcome {str(record['outcome'])[:40]!r}, "
                              f"not one of {', '.join(OUTCOMES)}")
+    ids = Counter(record["test_id"] for record in results)
+    twice = sorted(test for test, n in ids.items() if n > 1)
+    if twice:  # which record would a gate believe? Neither.
+        raise ValueError(f"{path}: {len(twice)} test(s) recorded more than once, e.g. {twice[0]}; "
+                         f"a report holds one result per test")
     return data
+
+
+def load_baseline(path) -> dict:
+    """A report to gate against: loaded as `load` does, and from a run that finished (a killed
+    run's half a report would let every test it never reached pass the gate)."""
+    data = load(path)
+    if data["run"].get("finished") is not True:
+        raise ValueError(f"{path}: the baseline run did not finish (killed, interrupted or still running); "
+                         f"gate against a finished run")
+    return data
+
+
+# Shards are one run only if these agree (the models compared by spec, the rest as recorded).
+SHARD_KEYS = ("mlipcheck_version", "profile", "seed", "models")
 
 
 def merge(runs: list[dict]) -> dict:
@@ -287,6 +340,13 @@ def merge(runs: list[dict]) -> dict:
     if None in counts or len(counts) != 1:
         raise ValueError("merge: every report must be a shard of one run (--mlipcheck-shard K/N, the same N)")
     count = counts.pop()
+    for key in SHARD_KEYS:
+        seen = {json.dumps(r["run"].get(key)) for r in runs}
+        if len(seen) > 1:
+            raise ValueError(f"merge: the shards are not of one run: their {key} differ ({', '.join(sorted(seen))})")
+    labels = {json.dumps(sorted(r["models"])) for r in runs if r["models"]}
+    if len(labels) > 1:
+        raise ValueError(f"merge: the shards are not of one run: their models differ ({', '.join(sorted(labels))})")
     indices = [r["run"]["shard"]["index"] for r in runs]
     if len(set(indices)) != len(indices):
         raise ValueError(f"merge: shard(s) {sorted({i for i in indices if indices.count(i) > 1})} given twice")
@@ -314,6 +374,9 @@ def merge(runs: list[dict]) -> dict:
 ALLOWANCES = {"unfinished": "the candidate run did not finish (killed, or still running)",
               "missing": "tests of the baseline are missing from the candidate",
               "skipped": "tests that passed in the baseline are skipped in the candidate"}
+
+
+BASELINE_UNFINISHED = "the baseline run did not finish: gate against a finished run"
 
 
 @dataclass
@@ -346,6 +409,8 @@ def compare(old, new, tolerance=0.1, allow=()) -> Comparison:
     The gate also refuses an unfinished candidate and baseline tests missing from the candidate,
     unless `allow` holds "unfinished" / "missing".
     """
+    if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
+        raise ValueError(f"tolerance {tolerance}: give a finite number >= 0 (0.1: worse by 10 % counts)")
     unknown = set(allow) - set(ALLOWANCES)
     if unknown:
         raise ValueError(f"unknown allowance {', '.join(sorted(unknown))}: give any of {', '.join(ALLOWANCES)}")
@@ -356,7 +421,9 @@ def compare(old, new, tolerance=0.1, allow=()) -> Comparison:
             f"shards {shards['merged']} of {shards['count']} (missing {shards['missing']})"
         out.refusals.append(f"the candidate holds {covered} of a sharded run: merge every shard "
                             f"(mlipcheck report merge) before gating")
-    if not new.get("run", {}).get("finished", False):
+    if old.get("run", {}).get("finished") is not True:
+        out.refusals.append(BASELINE_UNFINISHED)
+    if new.get("run", {}).get("finished") is not True:
         (out.not_compared if "unfinished" in allow else out.refusals).append(
             {"test": "(run)", "why": ALLOWANCES["unfinished"]} if "unfinished" in allow else ALLOWANCES["unfinished"])
     before = {_key(r): r for r in old["results"]}
@@ -404,7 +471,7 @@ class ReportWriter:
     def __init__(self, session):
         self.session = session
         self.folder = session.report_folder
-        self.data = new_report(session.profile.name, sys.argv)
+        self.data = new_report(session.profile.name, sys.argv, session.seed, [spec.text for spec in session.specs])
         self.written_at = -WRITE_EVERY_S
         shard = session.shard()
         if shard:
@@ -459,7 +526,8 @@ class ReportWriter:
     def pytest_sessionfinish(self, session, exitstatus):
         if not self.data["results"]:
             return
-        self.data["run"]["finished"] = True
+        # Ctrl-C (pytest's exit status 2) or an internal error (3) stops a run part way: unfinished
+        self.data["run"]["finished"] = int(exitstatus) not in (2, 3)
         self.data["run"]["exit_status"] = int(exitstatus)
         write_json(self.data, self.folder)
         (self.folder / "summary.md").write_text(markdown(self.data))

@@ -192,8 +192,10 @@ def load_eos_reference(path) -> list[EosReference]:
         if lattice not in lattices or fit is None:
             continue
         kind, natoms = lattices[lattice]
-        n = int(counts.get(key, natoms))
         try:
+            n = int(counts.get(key, natoms))
+            if n < 1:
+                raise ValueError(f"num_atoms_in_sim_cell is {n}; a cell holds at least one atom")
             v0 = float(fit["min_volume"]) / n
             b0, bp = float(fit["bulk_modulus_ev_ang3"]), float(fit["bulk_deriv"])
             if not (np.isfinite([v0, b0, bp]).all() and v0 > 0 and b0 > 0):
