@@ -171,6 +171,19 @@ class SharedScratch(Wrapped):
         return SharedScratch.scratch["atoms"]
 
 
+class SharedBuffer(Wrapped):
+    """One structure buffer for every instance, and no sleep: it writes the structure there, does
+    0.2 ms of bookkeeping in Python (holding the GIL), then computes on whatever the buffer holds. Two calls in flight compute each other's
+    structure only if a thread switch lands inside that window."""
+
+    buffer = {}
+
+    def prepare(self, atoms):
+        SharedBuffer.buffer["atoms"] = atoms
+        sum(range(20000))  # bookkeeping in Python, about 0.2 ms: the GIL is held throughout
+        return SharedBuffer.buffer["atoms"]
+
+
 class Leaks(Wrapped):
     """Keeps every result in a list that is never emptied (2 MB per call)."""
 
@@ -670,6 +683,10 @@ def soft_on_molecules():
 
 def shared_scratch():
     return SharedScratch()
+
+
+def shared_buffer():
+    return SharedBuffer()
 
 
 def leaks():

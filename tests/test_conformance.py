@@ -187,6 +187,18 @@ def test_thread_safety_catches_shared_state(broken, quick):
     assert not bad.passed, bad.describe()
 
 
+@pytest.mark.parametrize("name", ["shared_buffer", "shared_scratch"])
+def test_thread_safety_catches_shared_state_every_run(broken, quick, name):
+    """Caught by design, not by luck: 20 runs of the check, 20 failures (before the calls were
+    released together and threads switched every 10 us, one quick run in three passed it)."""
+    from mlipcheck.checks.performance.concurrency import check_thread_safety
+
+    cases = [c for c in all_cases() if c.name in ("Cu_fcc", "ethanol")]
+    args = (quick.section("concurrency"), quick.section("invariance"))
+    caught = sum(not check_thread_safety(broken(name), cases, *args, seed=run).passed for run in range(20))
+    assert caught == 20
+
+
 def test_memory_growth_catches_a_leak(broken, quick):
     from mlipcheck.checks.performance.concurrency import check_memory_growth
 

@@ -23,56 +23,89 @@ from mlipcheck.engine.tolerances import compare, verdict
 from mlipcheck.errors import ModelCallError
 
 
+SWITCH_INTERVAL_S = 1e-5  # Python's thread switch during the check (default 5 ms): a race window
+# of a few bytecodes inside a call is crossed by another thread, not only one that sleeps.
+
+
+def thread_structures(cases, threads: int, seed: int) -> list:
+    """At least `threads` different structures of different sizes: each case, each periodic one
+    also doubled along a, and rattled copies until every thread has its own. Shared state mixes
+    two structures only if the calls in flight hold different ones."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for case in cases:
+        out.append(case.atoms)
+        if case.atoms.pbc.all():
+            out.append(case.atoms.repeat((2, 1, 1)))
+    while len(out) < threads:
+        moved = out[len(out) % len(cases)].copy()
+        moved.positions += rng.normal(0.0, 0.02, moved.positions.shape)
+        out.append(moved)
+    return out
+
+
 def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measurement:
-    """Each of `threads` threads evaluates every case (in a different order) with its own
-    calculator, all started together; every result is compared with the sequential one, with
-    the invariance tolerances (`tolerances`: a profile's [invariance] section)."""
+    """`threads` threads, each with its own calculator of the model (as a threaded workflow has),
+    make every call together: a barrier releases them at once, each with a different structure
+    (of a different size), and Python switches threads every 10 us, so their calls overlap by
+    construction, not by luck. Over len(structures) x `rounds` rounds every thread computes every
+    structure; each answer is compared with the one computed alone, with the invariance
+    tolerances (`tolerances`: a profile's [invariance] section)."""
     threads = int(settings.threads)
-    sequential = {c.name: evaluate(model, c.atoms) for c in cases}
+    structures = thread_structures(cases, threads, seed)
+    sequential = [evaluate(model, atoms) for atoms in structures]
     calculators = [model.calculator] + [model.make_calculator() for _ in range(threads - 1)]
+    rounds = int(settings.rounds) * len(structures)
+    per_call = model.call_timeout or 300.0
     results, problems = {}, []
-    barrier = threading.Barrier(threads)
+    barrier = threading.Barrier(threads, timeout=per_call)
 
     def work(index):
-        order = cases[index % len(cases):] + cases[:index % len(cases)]
-        try:
-            barrier.wait()
-            for _ in range(int(settings.rounds)):
-                for case in order:
-                    results[(index, case.name)] = evaluate(model, case.atoms, calculator=calculators[index])
-        except ModelCallError as exc:
-            problems.append(exc)
-        except Exception as exc:  # noqa: BLE001 - a crash under threads is a verdict about thread safety too
-            problems.append(exc)
+        for step in range(rounds):
+            which = (index + step) % len(structures)
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:  # another thread stopped: its problem is recorded
+                return
+            try:
+                results[(index, which)] = evaluate(model, structures[which], calculator=calculators[index])
+            except Exception as exc:  # noqa: BLE001 - a crash under threads is a verdict about thread safety too
+                problems.append(exc)
+                barrier.abort()
+                return
 
-    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
-    for w in workers:
-        w.start()
-    # Bounded: each thread makes rounds x cases calls, each within the per-call limit. A thread
-    # still blocked after that is a hang (daemon threads: the run goes on without them).
-    calls = int(settings.rounds) * len(cases)
-    allowed = (model.call_timeout or 300.0) * (calls + 1)
-    if budget_left() is not None:
-        allowed = min(allowed, budget_left())
-    deadline = time.monotonic() + allowed
-    for w in workers:
-        w.join(max(deadline - time.monotonic(), 0.0))
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+        for w in workers:
+            w.start()
+        # Bounded: each thread makes `rounds` calls, each within the per-call limit. A thread still
+        # blocked after that is a hang (daemon threads: the run goes on without them).
+        allowed = per_call * (rounds + 1)
+        if budget_left() is not None:
+            allowed = min(allowed, budget_left())
+        deadline = time.monotonic() + allowed
+        for w in workers:
+            w.join(max(deadline - time.monotonic(), 0.0))
+    finally:
+        sys.setswitchinterval(before)
     stuck = sum(w.is_alive() for w in workers)
+    names = ", ".join(c.name for c in cases)
     if stuck:
-        raise ModelCallError(f"{stuck} of {threads} threads did not finish {calls} calls within {allowed:.3g} s "
+        raise ModelCallError(f"{stuck} of {threads} threads did not finish {rounds} calls within {allowed:.3g} s "
                              f"(a model blocking in a thread; the per-call limit acts on the main thread only)",
                              cases[0].atoms, kind="timeout")
-    by_name = {c.name: c for c in cases}
+    extra = {"threads": threads, "structures": len(structures), "calls_per_thread": rounds}
     if problems:
         first = problems[0]
         return Measurement("thread_safety", "calls that raised when run from several threads at once",
-                           float(len(problems)), "calls", 0.0, False, case=", ".join(by_name),
-                           details={"threads": threads, "first_error": f"{type(first).__name__}: {first}"},
+                           float(len(problems)), "calls", 0.0, False, case=names,
+                           details={**extra, "first_error": f"{type(first).__name__}: {first}"},
                            atoms=getattr(first, "atoms", None), seed=seed)
-    comparisons = [(f"thread {i}", compare(model, tolerances, sequential[name], sequential[name], got,
-                                           len(by_name[name].atoms)), by_name[name].atoms)
-                   for (i, name), got in sorted(results.items())]
-    return verdict("thread_safety", ", ".join(by_name), comparisons, seed, extra={"threads": threads})
+    comparisons = [(f"thread {i}", compare(model, tolerances, sequential[k], sequential[k], got, len(structures[k])),
+                    structures[k]) for (i, k), got in sorted(results.items())]
+    return verdict("thread_safety", names, comparisons, seed, extra=extra)
 
 
 def proc_mb(field: str, path: str = "/proc/self/status") -> float | None:
