@@ -6,6 +6,7 @@ from mlipcheck.checks.conformance.symmetry import check_permutation, check_rotat
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 
 
+@pytest.mark.cases(mixed_periodicity=True)  # a shift along a slab's or a wire's open axes, in quick too
 def test_translation(model, case, profile, seed, verdict):
     verdict(check_translation(model, case, profile.section("invariance"), seed))
 

@@ -442,6 +442,27 @@ class IgnoresPbc(Wrapped):
         return atoms
 
 
+class MixedPbcAsOpen(Wrapped):
+    """Exact for crystals and molecules; a structure periodic in one or two directions only is
+    computed as if open in all (a model that tests `pbc.all()` where it means per direction)."""
+
+    def prepare(self, atoms):
+        if atoms.pbc.any() and not atoms.pbc.all():
+            atoms.pbc = False
+        return atoms
+
+
+class CellVolumeTerm(Wrapped):
+    """An energy term of 1 meV per atom per 1000 A^3 of inverse cell volume on structures with an
+    open axis (a density feature taken from the cell, vacuum included): no force, only the energy
+    moves with the vacuum."""
+
+    def extra(self, atoms):
+        if atoms.pbc.all():
+            return 0.0, np.zeros((len(atoms), 3)), np.zeros((3, 3))
+        return 1e-3 * len(atoms) * 1000.0 / atoms.get_volume(), np.zeros((len(atoms), 3)), np.zeros((3, 3))
+
+
 class StaleCache(Wrapped):
     """Caches results keyed on the chemical formula (a cache keyed on the wrong thing)."""
 
@@ -739,6 +760,14 @@ def rotational_forces():
 
 def constant_offset():
     return ConstantOffset()
+
+
+def mixed_pbc_as_open():
+    return MixedPbcAsOpen()
+
+
+def cell_volume_term():
+    return CellVolumeTerm()
 
 
 def ignores_pbc():

@@ -87,6 +87,42 @@ def test_each_check_catches_its_defect_and_only_it(broken, model_name, case, qui
             assert result.atoms is None
 
 
+def test_quick_catches_a_model_wrong_only_for_mixed_periodicity(tmp_path):
+    """A model exact for crystals and molecules that computes slabs and wires as open clusters:
+    the quick profile fails it on the slab and the wire (supercell, lattice-vector translation,
+    equivalent cell), and nowhere else."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import BROKEN, ROOT
+
+    on_mixed = {f"test_{check}[mixed_pbc_as_open-{case}]" for check in ("supercell", "translation")
+                for case in ("Cu_111_slab", "Cu_wire")} | {"test_equivalent_cell[mixed_pbc_as_open-Cu_111_slab]"}
+    for model, failing in (("mixed_pbc_as_open", on_mixed), ("correct", set())):
+        out = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "suites" / "test_periodicity.py"),
+                              str(ROOT / "suites" / "test_symmetry.py"), "--model", f"{BROKEN}:{model}",
+                              "-p", "no:cacheprovider", "-q", "-m", "quick", "--mlipcheck-report",
+                              str(tmp_path / model)], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        results = json.loads((tmp_path / model / "report.json").read_text())["results"]
+        failed = {r["name"] for r in results if r["outcome"] in ("failed", "error")}
+        assert failed == failing, out.stdout[-3000:]
+        ran = {r["case"] for r in results if r["suite"] == "periodicity"}
+        assert {"Cu_111_slab", "Cu_wire", "Cu_fcc", "ethanol"} <= ran
+
+
+def test_more_vacuum_along_open_axes_changes_nothing(broken, quick):
+    """The wider-vacuum variant of nonperiodic_directions catches an energy that depends on the
+    cell length along an open axis (a density feature taken from the cell volume)."""
+    slab = next(c for c in all_cases() if c.name == "Cu_111_slab")
+    result = check_nonperiodic_directions(broken("correct"), slab, quick.section("invariance"))
+    assert result.passed and any("more vacuum" in key for key in result.details), result.details
+    bad = check_nonperiodic_directions(broken("cell_volume_term"), slab, quick.section("invariance"))
+    assert not bad.passed, bad.describe()
+    wider = next(v for k, v in bad.details.items() if "more vacuum" in k and k.endswith("energy"))
+    assert wider > bad.threshold  # the wider cell alone shows it, not only the tight one
+
+
 def test_supercell_of_a_cell_smaller_than_the_cutoff(broken, quick):
     assert max(ONE_ATOM.atoms.cell.lengths()) < 3.0  # EMT's cutoff is 5.9 A: atoms see images
     assert check_supercell(broken("correct"), ONE_ATOM, quick.section("invariance")).passed

@@ -5,7 +5,7 @@
   their own images);
 - equivalent cell: a unimodular change of the cell vectors describes the same crystal;
 - non-periodic directions: the cell length along a direction without periodicity changes
-  nothing, even when it is shorter than the cutoff (a model that ignores `pbc` fails here).
+  nothing, shorter than the cutoff (a model that ignores `pbc` fails here) or with more vacuum.
 """
 from __future__ import annotations
 
@@ -48,17 +48,25 @@ def check_equivalent_cell(model, case, section, seed=0):
                    extra={"transform": transform.tolist()})
 
 
+WIDER_VACUUM_A = 10.0  # added along each non-periodic axis: the same structure in more vacuum
+
+
 def check_nonperiodic_directions(model, case, section, seed=0):
+    """The same structure in a cell shorter than any cutoff along its open axes (if the model
+    wrongly treated them as periodic, images would overlap) and in one 10 A longer: both equal."""
     atoms = case.atoms
-    tight = atoms.copy()
-    cell = tight.cell.array.copy()
     extent = np.ptp(atoms.get_scaled_positions(wrap=False), axis=0) * atoms.cell.lengths()
-    for axis in np.flatnonzero(~atoms.pbc):
-        # Shorter than any cutoff: if the model wrongly treated it as periodic, images would overlap.
-        length = extent[axis] + 1.0
-        cell[axis] *= length / np.linalg.norm(cell[axis])
-    tight.set_cell(cell, scale_atoms=False)
-    reference, (got,) = with_reference(model, atoms, [tight])
-    rows = compare(model, section, reference, reference, got, len(atoms))
-    return verdict("nonperiodic_directions", case.name, [("tight cell along non-periodic axes", rows, tight)],
-                   seed, extra={"pbc": atoms.pbc.tolist()})
+    variants = []
+    for label, length_of in (("tight cell along non-periodic axes", lambda axis: extent[axis] + 1.0),
+                             (f"{WIDER_VACUUM_A:g} A more vacuum along non-periodic axes",
+                              lambda axis: atoms.cell.lengths()[axis] + WIDER_VACUUM_A)):
+        changed = atoms.copy()
+        cell = changed.cell.array.copy()
+        for axis in np.flatnonzero(~atoms.pbc):
+            cell[axis] *= length_of(axis) / np.linalg.norm(cell[axis])
+        changed.set_cell(cell, scale_atoms=False)
+        variants.append((label, changed))
+    reference, predictions = with_reference(model, atoms, [changed for _, changed in variants])
+    comparisons = [(label, compare(model, section, reference, reference, got, len(atoms)), changed)
+                   for (label, changed), got in zip(variants, predictions)]
+    return verdict("nonperiodic_directions", case.name, comparisons, seed, extra={"pbc": atoms.pbc.tolist()})
