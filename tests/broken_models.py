@@ -277,6 +277,28 @@ class PinnedToLattice(Wrapped):
         return energy, -grad, stress
 
 
+class CuspAtBonds(Wrapped):
+    """A Ni-Al bond term c * sqrt((r - r0)^2 + 1e-8) with its minimum at EMT's B2 NiAl bond
+    (r0 = a0 sqrt(3)/2): a cusp, as a learned angle or distance feature that is not smooth at a
+    crystal's sites. Forces still sum to zero (a pair term) and, a pair term being reciprocal,
+    the sum rule holds; but the force on a displaced atom is not linear in its displacement
+    (the self force constant at 0.01 A is twice that at 0.02 A): what the diagnosis reads."""
+
+    c, r0 = 0.02, 3.04855 * 3 ** 0.5 / 2  # eV/A; EMT's relaxed B2 NiAl a0 = 3.04855 A
+
+    def extra(self, atoms):
+        symbols = atoms.get_chemical_symbols()
+
+        def bond(i, j, d, cutoff):
+            if {symbols[i], symbols[j]} != {"Ni", "Al"}:
+                return 0.0, np.zeros(3)
+            r = np.linalg.norm(d)
+            root = np.sqrt((r - self.r0) ** 2 + 1e-8)
+            return self.c * root, self.c * (r - self.r0) / root * d / r
+
+        return pair_term(atoms, bond, cutoff=2.9)
+
+
 class ShearUnstable(Wrapped):
     """A cell-shape term -k N sum_(i<j) cos^2(angle between cell vectors i, j), k = 10 eV: rotation-
     and translation-invariant, no forces, and it rewards shearing an orthogonal cell, so the
@@ -768,6 +790,10 @@ def mixed_pbc_as_open():
 
 def cell_volume_term():
     return CellVolumeTerm()
+
+
+def cusp_at_bonds():
+    return CuspAtBonds()
 
 
 def ignores_pbc():

@@ -233,12 +233,14 @@ def test_plugin_runs_one_test_id_per_class(pytester, tmp_path):
     path = emt_set(tmp_path / "emt.extxyz")
     result = pytester.runpytest("--pyargs", "mlipcheck.suites.test_errors", "--model",
                                 f"{Path(__file__).parent / 'broken_models.py'}:soft_on_molecules",
-                                "--reference", str(path), "--reference", str(tmp_path / "missing.extxyz"),
-                                "-p", "no:cacheprovider", "-rA")
+                                "--reference", str(path), "-p", "no:cacheprovider", "-rA")
     out = result.stdout.str()
     assert "FAILED" in out and "test_force_error[soft_on_molecules-molecule]" in out
-    result.assert_outcomes(passed=9, failed=3, errors=4, skipped=5)  # 4 skips: uncertainty needs 2 models
-    assert "does not exist" in out
+    result.assert_outcomes(passed=9, failed=3, skipped=4)  # 4 skips: uncertainty needs 2 models
+    # a --reference file that is not there is the user's mistake: exit 4 before any test
+    missing = pytester.runpytest("--pyargs", "mlipcheck.suites.test_errors", "--model", "emt", "--reference",
+                                 str(path), "--reference", str(tmp_path / "missing.extxyz"), "-p", "no:cacheprovider")
+    assert missing.ret == 4 and "does not exist" in missing.stderr.str()
 
 
 def test_default_set_exists_and_states_its_method():

@@ -100,7 +100,25 @@ def test_phonons_pass_emt_and_catch_a_soft_mode_and_a_broken_sum_rule(broken, qu
     assert not soft.passed and soft.value > 0.5, soft.describe()
     pinned = check_acoustic_sum_rule(broken("pinned_to_lattice"), "Cu", CU, section)
     assert not pinned.passed and pinned.value > 0.1, pinned.describe()
+    assert pinned.details["cause"].startswith("the displaced cells' net forces are not zero"), pinned.details
     assert check_dynamical_stability(broken("pinned_to_lattice"), "Cu", CU, section).passed
+
+
+def test_sum_rule_diagnosis_tells_net_force_from_a_force_that_is_not_linear(broken, quick):
+    """CHGNet's NiAl and GaAs sum-rule failures have zero net forces (< 1e-6 eV/A); their forces
+    are not linear at 0.01 A. The diagnosis measures both: the net force of the displaced cells,
+    and the self force constant at 1x and 2x the displacement."""
+    from ase.build import bulk
+
+    from mlipcheck.checks.properties.phonons import crystal_phonopy, sum_rule_diagnosis
+
+    section = quick.section("phonons")
+    nial = bulk("NiAl", "cesiumchloride", a=3.0)
+    smooth = sum_rule_diagnosis(broken("correct"), crystal_phonopy(broken("correct"), nial, section)[0])
+    assert smooth["net_force_max_eV_A"] < 1e-9 and smooth["nonlinearity"] < 0.05, smooth
+    cusp = broken("cusp_at_bonds")
+    kinked = sum_rule_diagnosis(cusp, crystal_phonopy(cusp, nial, section)[0])
+    assert kinked["net_force_max_eV_A"] < 1e-9 and kinked["nonlinearity"] > 0.3, kinked
 
 
 def test_phonopy_frequency_at_X_equals_a_frozen_phonon_by_hand(broken, quick):
