@@ -172,9 +172,10 @@ class SharedScratch(Wrapped):
 
 
 class SharedBuffer(Wrapped):
-    """One structure buffer for every instance, and no sleep: it writes the structure there, does
-    0.2 ms of bookkeeping in Python (holding the GIL), then computes on whatever the buffer holds. Two calls in flight compute each other's
-    structure only if a thread switch lands inside that window."""
+    """One structure buffer for every instance, and no sleep: it writes the structure there,
+    does 0.2 ms of bookkeeping in Python (holding the GIL), then computes on whatever the buffer
+    holds. Two calls in flight compute each other's structure only if a thread switch lands
+    inside that window."""
 
     buffer = {}
 

@@ -24,7 +24,7 @@ def test_spec_grammar():
     assert spec.options == {"dtype": "float64", "device": "cpu"}
     assert spec.label == "mace:my,device=cpu,dtype=float64"
     assert parse_model_specs(["chgnet"])[0].label == "chgnet"
-    user = parse_model_specs(["path/to/file.py:make_calc"])[0]
+    user = parse_model_specs([f"{BROKEN}:make_calc"])[0]  # the file must exist; the callable is read at load
     assert (user.adapter, user.label) == ("callable", "make_calc")
     assert parse_model_specs(["ase.calculators.emt:EMT"])[0].adapter == "callable"
 
@@ -78,9 +78,13 @@ def test_bad_callables(name, message):
         load(f"{BROKEN}:{name}")
 
 
-def test_missing_python_file():
-    with pytest.raises(ModelLoadError, match="no such file"):
+def test_missing_python_file_or_module_is_a_usage_error():
+    """A file or module that is not there is a typing mistake like an unknown model name (exit 4),
+    not the model's load error."""
+    with pytest.raises(UsageError, match="no file 'nowhere/models.py'"):
         load("nowhere/models.py:make")
+    with pytest.raises(UsageError, match="no module 'nosuchpackage.sub' is importable"):
+        load("nosuchpackage.sub:make")
 
 
 @pytest.mark.skipif(not HAS["mace"], reason="needs the mace extra")

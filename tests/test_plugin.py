@@ -48,13 +48,13 @@ def test_unknown_model_is_a_usage_error_without_traceback(run):
 def test_unsupported_elements_are_skipped_with_the_element_named(run):
     result = run("--model", f"{BROKEN}:correct,elements=Cu", "-v")
     result.stdout.fnmatch_lines(["*SKIPPED*does not declare C, H, O (case ethanol)*"])
-    assert outcomes(result)["passed"] == 9  # Cu_fcc, Cu13_cluster, Cu_fcc_primitive; three checks
+    assert outcomes(result)["passed"] == 11  # Cu_fcc, Cu13_cluster, Cu_fcc_primitive; three checks; translation of slab, wire
 
 
 def test_broken_model_fails_its_check_and_hands_over_the_structure(run, pytester):
     result = run("--model", f"{BROKEN}:rotation_broken")
     counts = outcomes(result)
-    assert counts["failed"] == 4 and counts["passed"] == 8  # rotation fails on all four EMT cases
+    assert counts["failed"] == 4 and counts["passed"] == 10  # rotation fails on all four EMT cases
     result.stdout.fnmatch_lines([
         "*rotation_broken: rotation on Cu_fcc: max |* error| under * = * > threshold *",
         "*structure: *test_rotation_rotation_broken-Cu_fcc.extxyz",
@@ -72,14 +72,14 @@ def test_broken_model_fails_its_check_and_hands_over_the_structure(run, pytester
 @pytest.mark.parametrize("factory, reason, n_errors", [
     ("raises_on_isolated", "raised RuntimeError: no periodic cell", 6),
     ("nan_forces", "non-finite forces", 3),
-    ("wrong_shape", "forces have shape (7, 3), expected (8, 3)", 12),
+    ("wrong_shape", "forces have shape (7, 3), expected (8, 3)", 14),
 ])
 def test_a_model_that_cannot_be_judged_is_an_error_not_a_failure(run, factory, reason, n_errors):
     result = run("--model", f"{BROKEN}:{factory}")
     counts = outcomes(result)
     assert counts.get("errors", counts.get("error")) == n_errors, counts
     assert "failed" not in counts
-    assert counts.get("passed", 0) == 12 - n_errors  # every other test still ran and passed
+    assert counts.get("passed", 0) == 14 - n_errors  # every other test still ran and passed (slab, wire: translation)
     result.stdout.fnmatch_lines([f"*ERROR, the model could not be judged*{reason}*",
                                  "*structure: *.extxyz"])
     assert result.ret == 1
@@ -88,7 +88,7 @@ def test_a_model_that_cannot_be_judged_is_an_error_not_a_failure(run, factory, r
 def test_a_model_that_hangs_is_stopped_and_the_run_goes_on(run):
     result = run("--model", f"{BROKEN}:hangs", "--mlipcheck-timeout", "1", "-k", "translation")
     counts = outcomes(result)
-    assert counts.get("errors", counts.get("error")) == 2 and counts["passed"] == 2
+    assert counts.get("errors", counts.get("error")) == 2 and counts["passed"] == 4  # periodic: crystals, slab, wire
     result.stdout.fnmatch_lines(["*did not answer within 1 s*"])
 
 
@@ -96,7 +96,7 @@ def test_missing_weights_error_every_test_of_that_model_with_one_message(run):
     result = run("--model", "mace:/nonexistent/model.model", "--model", "emt")
     counts = outcomes(result)
     assert counts["passed"] >= 12  # emt still ran
-    assert counts.get("errors", counts.get("error")) == 18  # 3 checks x 6 quick cases
+    assert counts.get("errors", counts.get("error")) == 20  # 3 checks x 6 quick cases + translation of slab, wire
     # Where MACE is installed the file is missing; elsewhere the framework is (say which extra).
     result.stdout.fnmatch_lines(["*model 'mace:/nonexistent/model.model' could not be loaded: *"])
     assert "does not exist" in result.stdout.str() or "mlipcheck[mace]" in result.stdout.str()

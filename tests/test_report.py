@@ -164,7 +164,7 @@ def test_xdist_workers_report_through_the_controller(tmp_path):
     out = run_suite(folder, "emt", extra=["-n", "2"])
     assert out.returncode == 0, out.stdout[-2000:]
     data = report.load(folder / "report.json")
-    assert data["summary"]["passed"] == 12 and data["models"]["emt"]["framework"] == "emt"
+    assert data["summary"]["passed"] == 14 and data["models"]["emt"]["framework"] == "emt"
     # time accounting under xdist: the workers' totals in the terminal, per suite in summary.md
     assert "the workers' tests took" in out.stdout
     assert "### Where the time went" in (folder / "summary.md").read_text()

@@ -22,7 +22,6 @@ from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.tolerances import compare, verdict
 from mlipcheck.errors import ModelCallError
 
-
 SWITCH_INTERVAL_S = 1e-5  # Python's thread switch during the check (default 5 ms): a race window
 # of a few bytecodes inside a call is crossed by another thread, not only one that sleeps.
 
