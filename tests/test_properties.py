@@ -346,3 +346,26 @@ def test_slab_energies_equal_an_independent_ase_computation(broken, quick, eleme
         assert len(slabs[facet]) == section.slab_layers
         expected = independent_gamma(element, facet, section.slab_layers)
         assert gammas[facet] == pytest.approx(expected, rel=5e-3), (facet, gammas[facet], expected)
+
+
+def test_crystals_pbe_barely_binds_are_reported_not_judged(broken, full, quick):
+    """Noble-gas and molecular (H2, N2, O2, halogen) crystals: every property suite lists them as a
+    skip with the reason in full; a sample (quick) is drawn from the crystals that can be judged."""
+    from types import SimpleNamespace
+
+    from mlipcheck.structures.crystals import VAN_DER_WAALS, crystal_targets
+
+    model = broken("correct", elements="Cu+Ne+Ar+H")
+    for kind, section in (("eos", "eos"), ("phonons", "phonons"), ("elastic", "elastic")):
+        session = SimpleNamespace(profile=full, seed=0, option=lambda name: [],
+                                  elastic_references=lambda: [], user_elastic_references=lambda: [])
+        targets = {t.id: t for t in crystal_targets(session, model, kind, section)}
+        assert {"Cu", "Ne", "Ar", "H"} <= set(targets), (kind, set(targets))
+        assert targets["Cu"].skip is None
+        for element in ("Ne", "Ar", "H"):
+            assert targets[element].skip.startswith(f"not judged: {element} is a"), targets[element].skip
+        for seed in range(10):  # quick samples one elemental crystal: never one it would skip
+            session = SimpleNamespace(profile=quick, seed=seed, option=lambda name: [],
+                                      elastic_references=lambda: [], user_elastic_references=lambda: [])
+            sampled = [t.id for t in crystal_targets(session, model, kind, section) if t.id in ("Cu", "Ne", "Ar", "H")]
+            assert sampled == ["Cu"] and not set(sampled) & set(VAN_DER_WAALS)
