@@ -5,6 +5,7 @@
     mlipcheck compare OLD.json NEW.json              what got better or worse between two runs
     mlipcheck report RUN.json --html OUT.html        re-render a run's report (or --markdown OUT.md)
     mlipcheck report merge A.json B.json -o DIR      one report from the shards of a run (--mlipcheck-shard)
+    mlipcheck report board A.json B.json -o DIR      models side by side: board.md and board.html
     mlipcheck models                                 adapters known here and whether each loads
     mlipcheck eval --model SPEC FILE.extxyz          one model on one structure (reproduce a failure)
 
@@ -145,6 +146,23 @@ def _merge(paths, output, parser) -> int:
     return 1 if shards["missing"] else 0
 
 
+def _board(paths, output, parser) -> int:
+    from mlipcheck import report
+    from mlipcheck.report import board
+
+    if not output or not paths:
+        parser.error("report board: give the report.json of each run and the output folder with -o DIR")
+    built = board.build([report.load(p) for p in paths])
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "board.md").write_text(board.markdown(built))
+    (folder / "board.html").write_text(board.html(built))
+    print(f"{len(built.columns)} models ({', '.join(built.columns)}), {len(built.rows)} checks and targets: "
+          f"{folder / 'board.md'}, {folder / 'board.html'}" +
+          (f"; the runs differ in {'; '.join(built.differences)}" if built.differences else ""))
+    return 0
+
+
 def main(argv=None) -> int:
     from mlipcheck.errors import MlipcheckError
 
@@ -160,7 +178,8 @@ def main(argv=None) -> int:
     cmp.add_argument("old")
     cmp.add_argument("new")
     _gate_options(cmp)
-    render = commands.add_parser("report", help="re-render a report.json, or merge shards: report merge A B -o DIR")
+    render = commands.add_parser("report", help="re-render a report.json; merge shards (report merge A B -o DIR); "
+                                 "models side by side (report board A B -o DIR)")
     render.add_argument("run_json", nargs="+", help="RUN.json, or: merge SHARD1.json SHARD2.json ...")
     render.add_argument("--markdown", help="where to write the Markdown summary")
     render.add_argument("--html", help="where to write the self-contained HTML report")
@@ -184,6 +203,8 @@ def main(argv=None) -> int:
 
             if args.run_json[0] == "merge":
                 return _merge(args.run_json[1:], args.output, parser)
+            if args.run_json[0] == "board":
+                return _board(args.run_json[1:], args.output, parser)
             if len(args.run_json) != 1:
                 parser.error("report: give one RUN.json (or: report merge A.json B.json ... -o DIR)")
             data = report.load(args.run_json[0])

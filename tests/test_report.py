@@ -360,3 +360,47 @@ def test_an_interrupted_run_is_unfinished(tmp_path):
     baseline = write(tmp_path / "b.json", {**data, "run": {**data["run"], "finished": True}})
     out = cli("compare", baseline, folder / "report.json", "--allow-missing")
     assert out.returncode == 1 and "did not finish" in out.stdout and "gate: FAIL" in out.stdout
+
+
+def test_board_puts_models_side_by_side(good_and_broken, tmp_path):
+    """One row per check and target, one column per model; a skip for undeclared elements kept
+    apart from a failure; runs made differently say so at the top."""
+    from mlipcheck.report import board
+
+    good, bad = (report.load(folder / "report.json") for folder in good_and_broken)
+    built = board.build([good, bad])
+    assert built.columns == ["correct", "rotation_broken"] and not built.differences
+    row = built.rows["test_symmetry.py::test_rotation[Cu_fcc]"]
+    assert board.cell(row["correct"])[1] == "passed" and board.cell(row["rotation_broken"])[0].startswith("FAIL ")
+    assert all(set(records) == {"correct", "rotation_broken"} for records in built.rows.values())
+    skipped = {key for key, records in built.rows.items() if records["correct"]["outcome"] == "skipped"}
+    assert set(built.undeclared["correct"]) | set(built.other_skips["correct"]) == skipped
+    text = board.markdown(built)
+    assert "| `test_symmetry.py::test_rotation[Cu_fcc]` |" in text and "FAIL" in text
+    # the same model twice, from runs of different profiles: two columns, the difference said
+    other = json.loads(json.dumps(good))
+    other["run"]["profile"] = "full"
+    twice = board.build([good, other])
+    assert twice.columns == ["correct", "correct (run 2)"]
+    assert twice.differences == ["profile: run 1 quick, run 2 full"]
+    assert "made differently" in board.markdown(twice) and "made differently" in board.html(twice)
+    out = cli("report", "board", good_and_broken[0] / "report.json", good_and_broken[1] / "report.json",
+              "-o", tmp_path / "board")
+    assert out.returncode == 0 and "2 models (correct, rotation_broken)" in out.stdout, out.stderr
+    page = (tmp_path / "board" / "board.html").read_text()
+    assert "<td class='failed'>FAIL" in page and "http" not in page
+
+
+def test_board_tells_an_undeclared_element_from_a_failure(tmp_path):
+    from mlipcheck.report import board
+
+    def run(label, outcome, message=None):
+        data = synthetic("test_a")
+        data["results"][0].update(model=label, outcome=outcome, message=message, check="a", case="Cu",
+                                  test_id=f"suites/test_x.py::test_a[{label}-Cu]")
+        return data
+
+    built = board.build([run("m1", "failed"), run("m2", "skipped", "m2 does not declare Cu (case Cu)")])
+    row = built.rows["test_x.py::test_a[Cu]"]
+    assert board.cell(row["m1"])[0].startswith("FAIL") and board.cell(row["m2"])[0] == "not declared"
+    assert built.undeclared == {"m2": ["test_x.py::test_a[Cu]"]} and not built.other_skips
