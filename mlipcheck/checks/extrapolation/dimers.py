@@ -304,7 +304,7 @@ def arena_metrics(curve: DimerCurve) -> dict:
     r, e, f = curve.r[keep], curve.energy[keep], curve.force[keep]
     if len(r) < 5:
         return dict.fromkeys(METRICS)
-    return metrics_of_curve(r, e - e[-1], f)
+    return {k: (v if np.isfinite(v) else None) for k, v in metrics_of_curve(r, e - e[-1], f).items()}
 
 
 def pairs_for(model, section, seed=0) -> list[tuple[str, str]]:
