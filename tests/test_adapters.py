@@ -24,6 +24,10 @@ def test_spec_grammar():
     assert spec.options == {"dtype": "float64", "device": "cpu"}
     assert spec.label == "mace:my,device=cpu,dtype=float64"
     assert parse_model_specs(["chgnet"])[0].label == "chgnet"
+    # a version is kept whole: chgnet:0.2.0 and chgnet:0.3.0 were both "chgnet:0" (one column, one
+    # baseline key for two models)
+    assert [s.label for s in parse_model_specs(["chgnet:0.2.0", "chgnet:0.3.0"])] == ["chgnet:0.2.0", "chgnet:0.3.0"]
+    assert parse_model_specs(["nequip:/m/cu.nequip.zip"])[0].label == "nequip:cu"
     user = parse_model_specs([f"{BROKEN}:make_calc"])[0]  # the file must exist; the callable is read at load
     assert (user.adapter, user.label) == ("callable", "make_calc")
     assert parse_model_specs(["ase.calculators.emt:EMT"])[0].adapter == "callable"

@@ -316,3 +316,23 @@ def test_batches_are_bounded_by_atoms(broken):
     model.predict_batch, model.batch_atoms = batch, 6
     evaluate_batch(model, [dimer("Cu", "Cu", 2 + 0.1 * i) for i in range(7)], stress=False)
     assert sizes == [6, 6, 2]
+
+
+def test_generated_crystals_are_never_denser_than_a_model_can_take():
+    """The distance rule alone let a one-atom H cell of 0.7 A edges through (2600 neighbours in
+    6 A): CHGNet 0.2.0 took 24 GB on such a cell. Every drawn crystal holds at most
+    MAX_NEIGHBOURS within the cutoff, however small its atoms."""
+    import numpy as np
+    from hypothesis import HealthCheck, given, settings
+
+    from mlipcheck.structures.strategies import MAX_NEIGHBOURS, structures
+
+    densities = []
+
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(structures(["H", "He", "Li"], max_atoms=3, periodic=True, cutoff=6.0))
+    def drawn(atoms):
+        densities.append(len(atoms) / atoms.get_volume() * 4 / 3 * np.pi * 6.0 ** 3)
+
+    drawn()
+    assert len(densities) > 20 and max(densities) <= MAX_NEIGHBOURS

@@ -15,6 +15,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from mlipcheck.errors import ModelLoadError, UsageError
 
+# Endings of model files, dropped from a label (mace:/models/my.model -> mace:my).
+MODEL_FILE_SUFFIXES = (".nequip.zip", ".model", ".pt2", ".pth", ".pt", ".ckpt", ".zip", ".json", ".yaml")
 # Options mlipcheck itself understands after the comma of a spec; others go to the adapter.
 METADATA_OPTIONS = ("elements", "cutoff", "dtype", "stress", "batch_atoms")
 
@@ -44,8 +46,9 @@ class ModelSpec:
             base = self.adapter
         elif self.adapter == "callable":
             base = self.target.rsplit(":", 1)[-1]
-        else:
-            stem = re.split(r"[\\/]", self.target)[-1].split(".")[0]
+        else:  # a weights file by its name without the extension; a version (chgnet:0.2.0) whole
+            name = re.split(r"[\\/]", self.target)[-1]
+            stem = next((name[: -len(x)] for x in MODEL_FILE_SUFFIXES if name.endswith(x)), name)
             base = f"{self.adapter}:{stem}"
         # batch_atoms changes how the model is called, not the model: runs with and without compare
         extra = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k not in ("path", "batch_atoms"))

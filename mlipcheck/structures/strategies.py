@@ -17,6 +17,18 @@ from hypothesis import strategies as st
 # Atoms closer than this fraction of the sum of covalent radii are rejected: the invariances
 # hold anywhere, but far inside the core some models overflow, which is another suite's subject.
 MIN_DISTANCE_FRACTION = 0.75
+# Neighbours within the model's cutoff that the number density allows, at most: a close-packed
+# metal has ~80 inside 6 A. A one-atom H cell of 0.7 A edges (allowed by the distance rule: its
+# image is 0.7 A away) holds ~2600, and CHGNet 0.2.0's angle graph of such a cell took 24 GB
+# and was killed for memory (quick run, 2026-12-05).
+MAX_NEIGHBOURS = 120
+
+
+def too_dense(atoms: Atoms, cutoff: float) -> bool:
+    """More than MAX_NEIGHBOURS atoms per atom inside `cutoff`, by the cell's number density."""
+    if not atoms.pbc.all():
+        return False
+    return len(atoms) / atoms.get_volume() * 4 / 3 * np.pi * cutoff ** 3 > MAX_NEIGHBOURS
 
 
 def too_close(atoms: Atoms) -> bool:
@@ -26,8 +38,9 @@ def too_close(atoms: Atoms) -> bool:
 
 
 @st.composite
-def structures(draw, elements, max_atoms=6, periodic=None):
-    """A small structure: 1..max_atoms atoms of `elements`, periodic (3D) or isolated."""
+def structures(draw, elements, max_atoms=6, periodic=None, cutoff=6.0):
+    """A small structure: 1..max_atoms atoms of `elements`, periodic (3D) or isolated; a periodic
+    one no denser than MAX_NEIGHBOURS within `cutoff` (the model's)."""
     symbols_pool = sorted(elements, key=lambda s: atomic_numbers[s])
     n_atoms = draw(st.integers(1, max_atoms))
     symbols = draw(st.lists(st.sampled_from(symbols_pool), min_size=n_atoms, max_size=n_atoms))
@@ -44,6 +57,7 @@ def structures(draw, elements, max_atoms=6, periodic=None):
         if abs(np.linalg.det(cell)) < 0.3 * np.prod(lengths):  # nearly flat cells are not crystals
             assume(False)
         atoms = Atoms(symbols, scaled_positions=fractions, cell=cell, pbc=True)
+        assume(not too_dense(atoms, cutoff))
     else:
         box = 2 * radius * max(1.0, n_atoms ** (1 / 3)) * 1.5
         atoms = Atoms(symbols, positions=fractions * box + 6.0, cell=[box + 12.0] * 3, pbc=False)

@@ -31,7 +31,7 @@ def check_generated_structures(model, invariance, net_force, section, seed=0) ->
     @settings(max_examples=int(section.max_examples), deadline=None, database=None,
               suppress_health_check=list(HealthCheck),
               phases=[Phase.generate, Phase.shrink] if section.shrink else [Phase.generate])
-    @given(structures(elements, max_atoms=int(section.max_atoms)))
+    @given(structures(elements, max_atoms=int(section.max_atoms), cutoff=model.cutoff or 6.0))
     def property_holds(atoms):
         case = Case(f"generated {atoms.get_chemical_formula()}", atoms, "generated")
         tried.append(case.name)
