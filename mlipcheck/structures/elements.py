@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 from ase.build import bulk
-from ase.data import atomic_numbers, covalent_radii, vdw_radii
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii, vdw_radii
 
 # Elements tried for a model that declares no element list: those of ASE's EMT, which every ASE has.
 FALLBACK_ELEMENTS = ("H", "C", "N", "O", "Al", "Ni", "Cu", "Pd", "Ag", "Pt", "Au")
@@ -40,8 +40,13 @@ def small_crystal(symbol) -> Atoms:
 
 
 def sample_elements(elements, limit, seed) -> list[str]:
-    """`limit` of `elements` (all if limit is 0 or larger), drawn with `seed`, sorted by Z."""
+    """`limit` of `elements` (all if limit is 0 or larger), sorted by Z: the first of them in one
+    order of the whole periodic table that `seed` fixes. So two models draw the same elements
+    wherever both declare them (CHGNet and SevenNet shared no EOS crystal in quick when each drew
+    from its own list), and a side-by-side board or a gate compares like with like."""
     elements = sorted(elements, key=lambda s: atomic_numbers[s])
     if 0 < limit < len(elements):
-        elements = list(np.random.default_rng(seed).choice(elements, limit, replace=False))
+        order = np.random.default_rng(seed).permutation(len(chemical_symbols))
+        rank = {symbol: i for i, symbol in enumerate(np.array(chemical_symbols)[order])}
+        elements = sorted(elements, key=rank.__getitem__)[:limit]
     return sorted(elements, key=lambda s: atomic_numbers[s])
