@@ -56,7 +56,7 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
     calculators = [model.calculator] + [model.make_calculator() for _ in range(threads - 1)]
     rounds = int(settings.rounds) * len(structures)
     per_call = model.call_timeout or 300.0
-    results, problems = {}, []
+    results, problems = [], []  # every answer is compared, not only each thread's last per structure
     barrier = threading.Barrier(threads, timeout=per_call)
 
     def work(index):
@@ -67,7 +67,7 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
             except threading.BrokenBarrierError:  # another thread stopped: its problem is recorded
                 return
             try:
-                results[(index, which)] = evaluate(model, structures[which], calculator=calculators[index])
+                results.append((index, which, evaluate(model, structures[which], calculator=calculators[index])))
             except Exception as exc:  # noqa: BLE001 - a crash under threads is a verdict about thread safety too
                 problems.append(exc)
                 barrier.abort()
@@ -103,7 +103,7 @@ def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measureme
                            details={**extra, "first_error": f"{type(first).__name__}: {first}"},
                            atoms=getattr(first, "atoms", None), seed=seed)
     comparisons = [(f"thread {i}", compare(model, tolerances, sequential[k], sequential[k], got, len(structures[k])),
-                    structures[k]) for (i, k), got in sorted(results.items())]
+                    structures[k]) for i, k, got in sorted(results, key=lambda row: row[:2])]
     return verdict("thread_safety", names, comparisons, seed, extra=extra)
 
 
