@@ -143,15 +143,21 @@ def test_run_with_baseline_gates(good_and_broken, tmp_path):
     assert out.returncode == 1 and "test_permutation" in out.stdout and "regressions" in out.stdout
 
 
-def test_a_killed_run_leaves_a_readable_report(tmp_path):
-    folder = tmp_path / "killed"
+def hanging_run(folder):
+    """A run whose model hangs on the first molecule (no time limit), once its report exists."""
     argv = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-q", "--mlipcheck-report",
             str(folder), "--model", f"{BROKEN}:hangs", "--mlipcheck-timeout", "0"]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder.parent)
     deadline = time.time() + 60
     while time.time() < deadline and not (folder / "report.json").exists():
         time.sleep(0.2)
-    time.sleep(1.0)  # it now hangs on the first molecule (no time limit)
+    time.sleep(1.0)  # hanging on a structure now
+    return process
+
+
+def test_a_killed_run_leaves_a_readable_report(tmp_path):
+    folder = tmp_path / "killed"
+    process = hanging_run(folder)
     process.send_signal(signal.SIGKILL)
     process.wait()
     data = report.load(folder / "report.json")
@@ -346,13 +352,7 @@ def test_every_refusal_names_an_option_that_exists(tmp_path):
 def test_an_interrupted_run_is_unfinished(tmp_path):
     """Ctrl-C: pytest still writes the report (exit status 2); it must not say the run finished."""
     folder = tmp_path / "interrupted"
-    argv = [sys.executable, "-m", "pytest", str(SUITE), "-p", "no:cacheprovider", "-q", "--mlipcheck-report",
-            str(folder), "--model", f"{BROKEN}:hangs", "--mlipcheck-timeout", "0"]
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
-    deadline = time.time() + 60
-    while time.time() < deadline and not (folder / "report.json").exists():
-        time.sleep(0.2)
-    time.sleep(1.0)  # hanging on a structure now
+    process = hanging_run(folder)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=60) == 2
     data = report.load(folder / "report.json")
