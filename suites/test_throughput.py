@@ -11,8 +11,8 @@ from mlipcheck.checks.performance.throughput import (
     crystal_of_size,
     first_call,
     gpu_memory_needed_mb,
+    memory_budget_mb,
     memory_needed_mb,
-    memory_total_mb,
     record,
     steady_state,
 )
@@ -35,10 +35,10 @@ def test_throughput(model, n_atoms, profile, benchmark, request):
     section = profile.section("throughput")
     symbol = element(model)
     atoms = crystal_of_size(symbol, n_atoms)
-    needed, total = memory_needed_mb(model, symbol, len(atoms)), memory_total_mb()
-    if needed and total and needed > 0.8 * total:  # an out-of-memory kill would end the whole run
+    needed, budget = memory_needed_mb(model, symbol, len(atoms)), memory_budget_mb()
+    if needed and budget and needed > 0.8 * budget:  # an out-of-memory kill would end the whole run
         pytest.skip(f"{len(atoms)} atoms would need ~{needed / 1024:.0f} GB (extrapolated from the smaller "
-                    f"sizes) of {total / 1024:.0f} GB")
+                    f"sizes) of the {budget / 1024:.0f} GB available to this run")
     gpu_needed, gpu_total = gpu_memory_needed_mb(model, symbol, len(atoms))
     if gpu_needed and gpu_total and gpu_needed > 0.9 * gpu_total:
         pytest.skip(f"{len(atoms)} atoms would need ~{gpu_needed / 1024:.0f} GB of GPU memory (extrapolated) "

@@ -23,7 +23,7 @@ import numpy as np
 from ase import Atoms
 from ase.build import bulk
 
-from mlipcheck.checks.performance.concurrency import proc_mb
+from mlipcheck.checks.performance.concurrency import proc_mb, resident_mb
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
@@ -99,8 +99,12 @@ def gpu_memory_needed_mb(model, symbol: str, n_atoms: int) -> tuple[float | None
     return _extrapolated(model, symbol, n_atoms, "gpu_peak_mb"), gpu_memory_mb(model)[1]
 
 
-def memory_total_mb() -> float | None:
-    return proc_mb("MemTotal", "/proc/meminfo")
+def memory_budget_mb() -> float | None:
+    """What this process may grow to: the memory the system has available now plus what the
+    process already holds. Not the machine's total: beside another job (a CI run, a second
+    worker) the total overstated it, and a 1000-atom CHGNet cell was killed at 15.8 GB."""
+    available, resident = proc_mb("MemAvailable", "/proc/meminfo"), resident_mb()
+    return available + resident if available is not None and resident is not None else None
 
 
 def first_call(model, atoms: Atoms) -> float:
@@ -175,7 +179,7 @@ def check_scaling(model, symbol: str, section) -> Measurement:
     busy processes gave CHGNet 2.15 where it measures 1.18 alone. Sizes that would not fit in
     memory (extrapolated from the smaller ones' peaks) are left out, and so are sizes that would
     take more than half of it (SCALING_MEMORY_SHARE)."""
-    total = memory_total_mb()
+    total = memory_budget_mb()
     structures, first, peaks, gpu_peaks = [], [], [], []
     with one_thread():
         for n in section.sizes:  # smallest first: each size's first call and its peak memory
