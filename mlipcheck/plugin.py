@@ -350,6 +350,23 @@ def seed(request):
 
 
 @pytest.fixture
+def ctx(request, model, seed):
+    """What a check receives first (mlipcheck.engine.context): the model under test, the seed and
+    the user's reference tables (the committee of every model: the `committee` fixture)."""
+    from mlipcheck.engine.context import Context
+
+    return Context(model, seed, elastic_references=tuple(session_of(request.config).user_elastic_references()))
+
+
+@pytest.fixture
+def committee(all_models, seed):
+    """A context of no single model: the committee of every --model that loads (at least two)."""
+    from mlipcheck.engine.context import Context
+
+    return Context(None, seed, committee=tuple(all_models))
+
+
+@pytest.fixture
 def verdict(request):
     """Assert on a Measurement: pass, or fail with what was expected, what came out, by how
     much, and the path of the written-out structure."""

@@ -14,14 +14,14 @@ def supported_cases(model, quick):
     return cases
 
 
-def test_thread_safety(model, profile, seed, verdict):
+def test_thread_safety(ctx, profile, verdict):
     # a periodic and an isolated structure: two code paths (neighbour lists with and without a cell)
-    cases = supported_cases(model, True)
+    cases = supported_cases(ctx.model, True)
     chosen = [next((c for c in cases if c.periodic), cases[0]), next((c for c in cases if not c.periodic), cases[-1])]
     chosen = list({c.name: c for c in chosen}.values())
-    verdict(check_thread_safety(model, chosen, profile.section("concurrency"), profile.section("invariance"), seed))
+    verdict(check_thread_safety(ctx, chosen, profile.sections("concurrency", "invariance")))
 
 
-def test_memory_growth(model, profile, seed, verdict):
-    case = supported_cases(model, True)[0]
-    verdict(check_memory_growth(model, case, profile.section("concurrency"), seed))
+def test_memory_growth(ctx, profile, verdict):
+    case = supported_cases(ctx.model, True)[0]
+    verdict(check_memory_growth(ctx, case, profile.section("concurrency")))

@@ -12,20 +12,20 @@ from mlipcheck.checks.conformance.consistency import (
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 
 
-def test_forces_finite_difference(model, case, profile, seed, verdict):
-    verdict(check_forces_finite_difference(model, case, profile.section("finite_difference"), seed))
+def test_forces_finite_difference(ctx, case, profile, verdict):
+    verdict(check_forces_finite_difference(ctx, case, profile.section("finite_difference")))
 
 
 @pytest.mark.cases(where=lambda case: case.atoms.pbc.all())
-def test_stress_finite_strain(model, case, profile, seed, verdict):
-    if not model.has_stress:
-        pytest.skip(f"{model.label} does not give stress")
-    verdict(check_stress_finite_strain(model, case, profile.section("stress_finite_strain"), seed))
+def test_stress_finite_strain(ctx, case, profile, verdict):
+    if not ctx.model.has_stress:
+        pytest.skip(f"{ctx.model.label} does not give stress")
+    verdict(check_stress_finite_strain(ctx, case, profile.section("stress_finite_strain")))
 
 
-def test_net_force(model, case, profile, seed, verdict):
-    verdict(check_net_force(model, case, profile.section("net_force"), seed))
+def test_net_force(ctx, case, profile, verdict):
+    verdict(check_net_force(ctx, case, profile.section("net_force")))
 
 
-def test_force_jacobian_symmetry(model, case, profile, seed, verdict):
-    verdict(check_force_jacobian_symmetry(model, case, profile.section("force_jacobian"), seed))
+def test_force_jacobian_symmetry(ctx, case, profile, verdict):
+    verdict(check_force_jacobian_symmetry(ctx, case, profile.section("force_jacobian")))

@@ -22,54 +22,52 @@ pytestmark = [pytest.mark.mlipcheck, pytest.mark.defects]
 
 @pytest.mark.quick
 @pytest.mark.model_items("vacancies", "defects")
-def test_vacancy_energy(model, item, profile, verdict):
-    verdict(check_vacancy_energy(model, item, profile.section("defects")))
+def test_vacancy_energy(ctx, item, profile, verdict):
+    verdict(check_vacancy_energy(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_vacancy_size_convergence(model, item, profile, verdict):
-    verdict(check_vacancy_size_convergence(model, item, profile.section("defects")))
+def test_vacancy_size_convergence(ctx, item, profile, verdict):
+    verdict(check_vacancy_size_convergence(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_migration_path(model, item, profile, verdict):
-    verdict(check_migration_path(model, item, profile.section("defects")))
+def test_migration_path(ctx, item, profile, verdict):
+    verdict(check_migration_path(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_migration_force_consistency(model, item, profile, verdict):
-    verdict(check_migration_force_consistency(model, item, profile.section("defects")))
+def test_migration_force_consistency(ctx, item, profile, verdict):
+    verdict(check_migration_force_consistency(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_migration_barrier(model, item, profile, verdict):
-    verdict(check_migration_barrier(model, item, profile.section("defects")))
+def test_migration_barrier(ctx, item, profile, verdict):
+    verdict(check_migration_barrier(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_interstitial_energy(model, item, profile, verdict):
+def test_interstitial_energy(ctx, item, profile, verdict):
     if profile.quick:
         pytest.skip("interstitials run in the full profile")
-    verdict(check_interstitial(model, item, profile.section("defects")))
+    verdict(check_interstitial(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_surface_energies(model, item, profile, verdict):
+def test_surface_energies(ctx, item, profile, verdict):
     if profile.quick:
         pytest.skip("surface energies run in the full profile")
-    verdict(check_surface_energies(model, item.element, item.structure, profile.section("defects")))
+    verdict(check_surface_energies(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.model_items("vacancies", "defects")
-def test_surface_energy_error(model, item, profile, verdict):
+def test_surface_energy_error(ctx, item, profile, verdict):
     if profile.quick:
         pytest.skip("surface energies run in the full profile")
-    verdict(check_surface_energy_error(model, item.element, item.structure, profile.section("defects")))
+    verdict(check_surface_energy_error(ctx, item, profile.section("defects")))
 
 
 @pytest.mark.quick
 @pytest.mark.model_items("phonons", "phonons")
-def test_relaxation(model, item, profile, seed, verdict):
-    section = profile.section("relaxation")
-    crystal = item.repeat(section.repeat) if len(item) < 4 else item
-    verdict(check_relaxation(model, item.get_chemical_formula(), crystal, section, seed))
+def test_relaxation(ctx, item, profile, verdict):
+    verdict(check_relaxation(ctx, item, profile.section("relaxation")))

@@ -6,5 +6,5 @@ from mlipcheck.checks.conformance.determinism import check_determinism
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 
 
-def test_determinism(model, case, profile, seed, verdict):
-    verdict(check_determinism(model, case, profile.section("invariance"), seed))
+def test_determinism(ctx, case, profile, verdict):
+    verdict(check_determinism(ctx, case, profile.section("invariance")))

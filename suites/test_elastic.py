@@ -4,23 +4,21 @@ with C_ij, Voigt-Reuss-Hill moduli and the linearity of the fit in the details; 
 One tensor per crystal (memoised), three verdicts."""
 import pytest
 
-from mlipcheck.checks.properties.elastic import check_mechanical_stability, elastic_comparison
+from mlipcheck.checks.properties.elastic import check_elastic_moduli, check_elastic_softening, check_mechanical_stability
 
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.properties, pytest.mark.model_items("elastic", "elastic")]
 
 
 @pytest.mark.quick
-def test_mechanical_stability(model, item, profile, verdict):
-    verdict(check_mechanical_stability(model, item.get_chemical_formula(), item, profile.section("elastic")))
+def test_mechanical_stability(ctx, item, profile, verdict):
+    verdict(check_mechanical_stability(ctx, item, profile.section("elastic")))
 
 
 @pytest.mark.quick
-def test_elastic_moduli(model, item, profile, mlipcheck_session, verdict):
-    verdict(elastic_comparison(model, item.get_chemical_formula(), item, mlipcheck_session.elastic_references(),
-                               profile.section("elastic"))["elastic_moduli"])
+def test_elastic_moduli(ctx, item, profile, verdict):
+    verdict(check_elastic_moduli(ctx, item, profile.section("elastic")))
 
 
 @pytest.mark.quick
-def test_elastic_softening(model, item, profile, mlipcheck_session, verdict):
-    verdict(elastic_comparison(model, item.get_chemical_formula(), item, mlipcheck_session.elastic_references(),
-                               profile.section("elastic"))["elastic_softening"])
+def test_elastic_softening(ctx, item, profile, verdict):
+    verdict(check_elastic_softening(ctx, item, profile.section("elastic")))

@@ -8,13 +8,13 @@ pytestmark = [pytest.mark.mlipcheck, pytest.mark.properties, pytest.mark.model_i
 
 
 @pytest.mark.quick
-def test_eos_delta(model, item, profile, verdict):
-    verdict(check_eos_delta(model, item, profile.section("eos")))
+def test_eos_delta(ctx, item, profile, verdict):
+    verdict(check_eos_delta(ctx, item, profile.section("eos")))
 
 
-def test_eos_volume(model, item, profile, verdict):
-    verdict(check_eos_volume(model, item, profile.section("eos")))
+def test_eos_volume(ctx, item, profile, verdict):
+    verdict(check_eos_volume(ctx, item, profile.section("eos")))
 
 
-def test_eos_bulk_modulus(model, item, profile, verdict):
-    verdict(check_eos_bulk_modulus(model, item, profile.section("eos")))
+def test_eos_bulk_modulus(ctx, item, profile, verdict):
+    verdict(check_eos_bulk_modulus(ctx, item, profile.section("eos")))

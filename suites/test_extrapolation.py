@@ -11,30 +11,30 @@ CRYSTALS = dict(where=lambda case: case.atoms.pbc.all() and case.material_class 
 
 
 @pytest.mark.quick
-def test_crazy_cubes(model, profile, seed, verdict):
-    verdict(check_crazy_cubes(model, profile.section("crazy_cubes"), seed))
+def test_crazy_cubes(ctx, profile, verdict):
+    verdict(check_crazy_cubes(ctx, None, profile.section("crazy_cubes")))
 
 
 @pytest.mark.quick
-def test_generated_cubes(model, profile, seed, verdict):
-    verdict(check_generated_cubes(model, profile.section("crazy_cubes"), seed))
+def test_generated_cubes(ctx, profile, verdict):
+    verdict(check_generated_cubes(ctx, None, profile.section("crazy_cubes")))
 
 
 @pytest.mark.cases(**CRYSTALS)
-def test_compression(model, case, profile, seed, verdict):
-    verdict(check_compression(model, case, profile.section("compression"), seed))
+def test_compression(ctx, case, profile, verdict):
+    verdict(check_compression(ctx, case, profile.section("compression")))
 
 
 @pytest.mark.cases(**CRYSTALS, one_in_quick=True)
-def test_md_stability(model, case, profile, seed, verdict):
-    verdict(check_md_stability(model, case, profile.section("md"), seed))
+def test_md_stability(ctx, case, profile, verdict):
+    verdict(check_md_stability(ctx, case, profile.section("md")))
 
 
 @pytest.mark.cases(**CRYSTALS, one_in_quick=True)
-def test_nve_energy_drift(model, case, profile, seed, verdict):
-    verdict(check_nve_drift(model, case, profile.section("md"), seed))
+def test_nve_energy_drift(ctx, case, profile, verdict):
+    verdict(check_nve_drift(ctx, case, profile.section("md")))
 
 
 @pytest.mark.quick
-def test_committee_disagreement(all_models, profile, seed, verdict):
-    verdict(check_committee(all_models, profile.section("committee"), seed))
+def test_committee_disagreement(committee, profile, verdict):
+    verdict(check_committee(committee, None, profile.section("committee")))

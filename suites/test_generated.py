@@ -7,6 +7,5 @@ from mlipcheck.checks.conformance.generated import check_generated_structures
 pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry, pytest.mark.quick]
 
 
-def test_invariances_on_generated_structures(model, profile, seed, verdict):
-    verdict(check_generated_structures(model, profile.section("invariance"), profile.section("net_force"),
-                                       profile.section("hypothesis"), seed))
+def test_invariances_on_generated_structures(ctx, profile, verdict):
+    verdict(check_generated_structures(ctx, None, profile.sections("hypothesis", "invariance", "net_force")))

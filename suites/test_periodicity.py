@@ -9,15 +9,15 @@ pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 
 
 @pytest.mark.cases(where=lambda case: case.atoms.pbc.any(), mixed_periodicity=True)
-def test_supercell(model, case, profile, seed, verdict):
-    verdict(check_supercell(model, case, profile.section("invariance"), seed))
+def test_supercell(ctx, case, profile, verdict):
+    verdict(check_supercell(ctx, case, profile.section("invariance")))
 
 
 @pytest.mark.cases(where=lambda case: case.atoms.pbc.sum() >= 2, mixed_periodicity=True)
-def test_equivalent_cell(model, case, profile, seed, verdict):
-    verdict(check_equivalent_cell(model, case, profile.section("invariance"), seed))
+def test_equivalent_cell(ctx, case, profile, verdict):
+    verdict(check_equivalent_cell(ctx, case, profile.section("invariance")))
 
 
 @pytest.mark.cases(where=lambda case: not case.atoms.pbc.all(), mixed_periodicity=True)
-def test_nonperiodic_directions(model, case, profile, seed, verdict):
-    verdict(check_nonperiodic_directions(model, case, profile.section("invariance"), seed))
+def test_nonperiodic_directions(ctx, case, profile, verdict):
+    verdict(check_nonperiodic_directions(ctx, case, profile.section("invariance")))

@@ -7,13 +7,13 @@ pytestmark = [pytest.mark.mlipcheck, pytest.mark.symmetry]
 
 
 @pytest.mark.cases(mixed_periodicity=True)  # a shift along a slab's or a wire's open axes, in quick too
-def test_translation(model, case, profile, seed, verdict):
-    verdict(check_translation(model, case, profile.section("invariance"), seed))
+def test_translation(ctx, case, profile, verdict):
+    verdict(check_translation(ctx, case, profile.section("invariance")))
 
 
-def test_rotation(model, case, profile, seed, verdict):
-    verdict(check_rotation(model, case, profile.section("invariance"), seed))
+def test_rotation(ctx, case, profile, verdict):
+    verdict(check_rotation(ctx, case, profile.section("invariance")))
 
 
-def test_permutation(model, case, profile, seed, verdict):
-    verdict(check_permutation(model, case, profile.section("invariance"), seed))
+def test_permutation(ctx, case, profile, verdict):
+    verdict(check_permutation(ctx, case, profile.section("invariance")))

@@ -56,5 +56,5 @@ def test_throughput(model, n_atoms, profile, benchmark, request):
 
 
 @pytest.mark.quick
-def test_scaling(model, profile, verdict):
-    verdict(check_scaling(model, element(model), profile.section("throughput")))
+def test_scaling(ctx, profile, verdict):
+    verdict(check_scaling(ctx, element(ctx.model), profile.section("throughput")))

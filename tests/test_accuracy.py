@@ -13,7 +13,7 @@ from ase.io import read, write
 from ase.units import GPa, Hartree, kcal, mol
 from conftest import ROOT
 
-from mlipcheck.checks.accuracy.predictions import predict_set
+from mlipcheck.checks.accuracy.predictions import ClassFrames, predict_set
 from mlipcheck.checks.accuracy.reference_errors import (
     check_energy_error,
     check_force_error,
@@ -21,11 +21,19 @@ from mlipcheck.checks.accuracy.reference_errors import (
     check_stress_error,
     check_transferability,
 )
+from mlipcheck.engine.context import Context
 from mlipcheck.profiles import load_profile
 from mlipcheck.reference.sets import ReferenceDataError, classify, default_sets, load_reference, parse_class_map
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/reference not beside the checkout")
+
+
+def committee_of(models, predictions_by_model, material_class):
+    """(ctx, target) of check_uncertainty, as the suite builds them: the committee and its
+    predictions on the class."""
+    return Context(None, committee=tuple(models)), ClassFrames(material_class, predictions_by_model[0],
+                                                                tuple(predictions_by_model))
 
 
 def emt_labelled(atoms, energy_scale=1.0, force_scale=1.0, stress_scale=1.0):
@@ -77,9 +85,9 @@ def test_correct_model_has_zero_error_and_broken_fails_exactly_its_class(broken,
     for factory, soft in (("correct", None), ("soft_on_molecules", "molecule")):
         predictions = [predict_set(broken(factory), reference)]
         for c in reference.classes:
-            force = check_force_error(predictions, c, sections)
-            softening = check_softening(predictions, c, sections)
-            energy = check_energy_error(predictions, c, sections)
+            force = check_force_error(None, ClassFrames(c, predictions), sections)
+            softening = check_softening(None, ClassFrames(c, predictions), sections)
+            energy = check_energy_error(None, ClassFrames(c, predictions), sections)
             assert energy.passed and energy.value < 1e-4  # meV/atom: extxyz keeps ~1e-8 eV; energies untouched
             if c == soft:
                 assert not force.passed and not softening.passed
@@ -88,7 +96,7 @@ def test_correct_model_has_zero_error_and_broken_fails_exactly_its_class(broken,
             else:
                 assert force.passed and force.value < 1e-4, (factory, c, force.describe())
                 assert softening.passed and softening.value == pytest.approx(1.0, abs=1e-6)
-        transfer = check_transferability(predictions, reference.classes, sections)
+        transfer = check_transferability(None, ClassFrames('all classes', predictions), sections)
         assert transfer.passed == (soft is None), transfer.describe()
 
 
@@ -110,18 +118,19 @@ def test_metrics_equal_numpy_on_mlearn(broken, name, sections, tmp_path):
         f_emt.append(atoms.get_forces())
         s_emt.append(atoms.get_stress())
     f_ref, f_emt = np.concatenate(f_ref), np.concatenate(f_emt)
-    energy = check_energy_error(predictions, "metal", sections)
-    force = check_force_error(predictions, "metal", sections)
+    energy = check_energy_error(None, ClassFrames("metal", predictions), sections)
+    force = check_force_error(None, ClassFrames("metal", predictions), sections)
     with pytest.raises(ReferenceDataError, match="read as xy, xz, yz"):  # mlearn's files swap yz and xy
-        check_stress_error(predictions, "metal", sections)
+        check_stress_error(None, ClassFrames("metal", predictions), sections)
     reordered = read(path, ":")  # the same file with its shear columns put back: compared, and as numpy
     for atoms, s in zip(reordered, s_ref):
         atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy(), forces=atoms.get_forces(),
                                            stress=s[[0, 1, 2, 5, 4, 3]])
     write(tmp_path / f"{name}.extxyz", reordered, format="extxyz")
-    stress = check_stress_error([predict_set(model, load_reference(tmp_path / f"{name}.extxyz"))], "metal", sections)
+    given = [predict_set(model, load_reference(tmp_path / f"{name}.extxyz"))]
+    stress = check_stress_error(None, ClassFrames("metal", given), sections)
     s_ref = [s[[0, 1, 2, 5, 4, 3]] for s in s_ref]
-    softening = check_softening(predictions, "metal", sections)
+    softening = check_softening(None, ClassFrames("metal", predictions), sections)
     raw = np.array(e_emt) - np.array(e_ref)
     aligned = raw - raw.mean()  # one element: the alignment is the mean per-atom shift
     assert energy.details["mae_raw_mev_per_atom"] == pytest.approx(1e3 * np.abs(raw).mean(), rel=1e-9)
@@ -166,7 +175,7 @@ def test_shear_columns_in_another_order_are_not_compared(broken, tmp_path, secti
     model = broken("correct")
     right = [predict_set(model, load_reference(tmp_path / "right.extxyz"))]
     assert right[0].stress_problem is None
-    stress = check_stress_error(right, "metal", sections)
+    stress = check_stress_error(None, ClassFrames("metal", right), sections)
     assert stress.passed and stress.value < 1e-6
     permuted = []
     for atoms in frames:
@@ -177,8 +186,9 @@ def test_shear_columns_in_another_order_are_not_compared(broken, tmp_path, secti
     write(tmp_path / "permuted.extxyz", permuted, format="extxyz")
     wrong = [predict_set(model, load_reference(tmp_path / "permuted.extxyz"))]
     with pytest.raises(ReferenceDataError, match=words):
-        check_stress_error(wrong, "metal", sections)
-    assert check_force_error(wrong, "metal", sections).passed and check_energy_error(wrong, "metal", sections).passed
+        check_stress_error(None, ClassFrames("metal", wrong), sections)
+    assert check_force_error(None, ClassFrames("metal", wrong), sections).passed
+    assert check_energy_error(None, ClassFrames("metal", wrong), sections).passed
     # a soft model (x0.7, as CHGNet is 2x soft in Si's shear) still tells the order
     assert "read as" in predict_set(broken("softened"), load_reference(tmp_path / "permuted.extxyz")).stress_problem
 
@@ -225,7 +235,8 @@ def test_unlabelled_frames_are_counted_and_classes_can_be_renamed(broken, tmp_pa
     reference = load_reference(tmp_path / "mixed.extxyz", parse_class_map("molecule=gas,surface=slab"))
     assert reference.problems == ["mixed.extxyz:15: no reference energy or forces"]
     assert reference.classes == ["gas", "metal", "slab"]
-    force = check_force_error([predict_set(broken("correct"), reference)], "gas", load_profile("quick").section("errors"))
+    frames = ClassFrames("gas", [predict_set(broken("correct"), reference)])
+    force = check_force_error(None, frames, load_profile("quick").section("errors"))
     assert force.details["frames_left_out_of_files"] == 1  # counted in the report, not dropped silently
 
 
@@ -284,13 +295,13 @@ def test_uncertainty_ranks_errors_and_fails_when_it_does_not(broken, sections):
     models = [broken("correct"), broken("correct")]
     truth = np.linspace(1.0, 2.0, 10)
     # committee spread grows with the error: Spearman 1, the flagged 20 % hold the largest errors
-    good = check_uncertainty(models, [_fake([(2 * t, 0.0) for t in truth]), _fake([(0.0, 0.0) for t in truth])],
-                             "metal", sections)
+    by_model = [_fake([(2 * t, 0.0) for t in truth]), _fake([(0.0, 0.0) for t in truth])]
+    good = check_uncertainty(*committee_of(models, by_model, "metal"), sections)
     assert good.passed and good.value == pytest.approx(1.0)
     assert good.details["error_share_in_flagged"] > 0.2
     # spread large where the committee mean is right, small where it is wrong: fails
-    bad = check_uncertainty(models, [_fake([(t + 1 / t, 0.0) for t in truth]), _fake([(t - 1 / t, 0.0) for t in truth])],
-                            "metal", sections)
+    by_model = [_fake([(t + 1 / t, 0.0) for t in truth]), _fake([(t - 1 / t, 0.0) for t in truth])]
+    bad = check_uncertainty(*committee_of(models, by_model, "metal"), sections)
     assert not bad.passed and bad.value == pytest.approx(-1.0)
 
 
@@ -299,7 +310,7 @@ def test_committee_of_real_and_soft_model_flags_the_soft_class(broken, tmp_path,
 
     reference = load_reference(emt_set(tmp_path / "emt.extxyz"))
     models = [broken("correct"), broken("soft_on_molecules")]
-    m = check_uncertainty(models, [[predict_set(x, reference)] for x in models], "molecule", sections)
+    m = check_uncertainty(*committee_of(models, [[predict_set(x, reference)] for x in models], "molecule"), sections)
     assert m.passed and m.value > 0.9, m.describe()
 
 
@@ -326,8 +337,8 @@ def test_chgnet_metrics_equal_numpy_through_its_own_calculator(sections):
         f_model.append(atoms.get_forces())
         e_raw.append((atoms.get_potential_energy() - e_ref) / len(atoms))
     f_ref, f_model = np.concatenate(f_ref), np.concatenate(f_model)
-    force = check_force_error(predictions, "semiconductor", sections)
-    energy = check_energy_error(predictions, "semiconductor", sections)
+    force = check_force_error(None, ClassFrames("semiconductor", predictions), sections)
+    energy = check_energy_error(None, ClassFrames("semiconductor", predictions), sections)
     assert force.details["mae_mev_per_A"] == pytest.approx(1e3 * np.abs(f_model - f_ref).mean(), rel=1e-5)
     assert energy.details["mae_raw_mev_per_atom"] == pytest.approx(1e3 * np.abs(e_raw).mean(), rel=1e-5)
     assert force.details["softening_scale"] == pytest.approx((f_ref * f_model).sum() / (f_ref**2).sum(), rel=1e-5)
@@ -352,11 +363,11 @@ def test_uncertainty_and_transferability_without_data_are_not_passes(broken, sec
     models = [broken("correct"), broken("correct")]
     same = [_fake([(1.0, 0.0)] * 6), _fake([(1.0, 0.0)] * 6)]  # no spread anywhere: nothing to rank
     with pytest.raises(NotApplicable, match="same on every frame"):
-        check_uncertainty(models, same, "metal", sections)
+        check_uncertainty(*committee_of(models, same, "metal"), sections)
     with pytest.raises(NotApplicable, match="need 4"):
-        check_uncertainty(models, [_fake([(1.0, 0.0)] * 3), _fake([(2.0, 0.0)] * 3)], "metal", sections)
+        check_uncertainty(*committee_of(models, [_fake([(1.0, 0.0)] * 3), _fake([(2.0, 0.0)] * 3)], "metal"), sections)
     with pytest.raises(NotApplicable, match="two classes"):
-        check_transferability(_fake([(1.0, 0.5)] * 3), ["metal"], sections)
+        check_transferability(None, ClassFrames('all classes', _fake([(1.0, 0.5)] * 3)), sections)
 
 
 def test_calibration_tells_an_error_bar_from_an_overconfident_spread():

@@ -4,6 +4,8 @@ The broken models (tests/broken_models.py) add terms of a few meV to EMT; most b
 property, so the whole matrix is asserted: the check made for a defect fails on every case it
 applies to, and every other check passes.
 """
+from types import SimpleNamespace
+
 import pytest
 
 from mlipcheck.checks.conformance.consistency import (
@@ -17,6 +19,7 @@ from mlipcheck.checks.conformance.generated import check_generated_structures
 from mlipcheck.checks.conformance.periodicity import check_equivalent_cell, check_nonperiodic_directions, check_supercell
 from mlipcheck.checks.conformance.species import check_species_supported, check_undeclared_element_refused
 from mlipcheck.checks.conformance.symmetry import check_permutation, check_rotation, check_translation
+from mlipcheck.engine.context import Context
 from mlipcheck.engine.measurement import NotApplicable
 from mlipcheck.profiles import Section
 from mlipcheck.structures import Case, all_cases
@@ -131,15 +134,15 @@ def test_supercell_of_a_cell_smaller_than_the_cutoff(broken, quick):
 
 def test_species_supported_as_stated(broken, full):
     section = full.section("species")  # every declared element, not a sample
-    assert check_species_supported(broken("correct"), section).passed
-    result = check_species_supported(broken("flat_silver"), section)
+    assert check_species_supported(broken("correct"), None, section).passed
+    result = check_species_supported(broken("flat_silver"), None, section)
     assert not result.passed and result.value == 1 and "Ag: dimer energy does not depend" in result.details["problems"]
 
 
 def test_undeclared_element_must_be_refused(broken, quick):
     section = quick.section("species")
-    assert check_undeclared_element_refused(broken("correct"), section).passed  # EMT refuses Si
-    silent = check_undeclared_element_refused(broken("silent_element"), section)
+    assert check_undeclared_element_refused(broken("correct"), None, section).passed  # EMT refuses Si
+    silent = check_undeclared_element_refused(broken("silent_element"), None, section)
     assert not silent.passed and "H dimer" in silent.metric and silent.value == 4
 
 
@@ -178,23 +181,24 @@ def test_measurement_names_the_numbers(broken, quick):
 def test_checks_are_deterministic_for_a_seed(broken, quick):
     case = next(c for c in all_cases() if c.name == "Cu_fcc")
     model = broken("rotation_broken")
-    first = check_rotation(model, case, quick.section("invariance"), seed=3)
-    again = check_rotation(model, case, quick.section("invariance"), seed=3)
-    other = check_rotation(model, case, quick.section("invariance"), seed=4)
+    first = check_rotation(Context(model, seed=3), case, quick.section("invariance"))
+    again = check_rotation(Context(model, seed=3), case, quick.section("invariance"))
+    other = check_rotation(Context(model, seed=4), case, quick.section("invariance"))
     assert first.value == again.value
     assert first.value != other.value
 
 
 def test_generated_structures_shrink_to_a_minimal_failure(broken, quick):
-    sections = (quick.section("invariance"), quick.section("net_force"), quick.section("hypothesis"))
-    assert check_generated_structures(broken("correct"), *sections).passed
-    first = check_generated_structures(broken("rotation_broken"), *sections, seed=1)
+    settings = quick.sections("hypothesis", "invariance", "net_force")
+    assert check_generated_structures(broken("correct"), None, settings).passed
+    first = check_generated_structures(Context(broken("rotation_broken"), seed=1), None, settings)
     assert not first.passed and first.check == "rotation"
     assert first.details["reproduce_with"] == "--mlipcheck-seed 1"
-    no_shrink = Section("hypothesis", dict(sections[2].values, shrink=False), quick)
-    unshrunk = check_generated_structures(broken("rotation_broken"), *sections[:2], no_shrink, seed=1)
+    no_shrink = SimpleNamespace(**vars(settings))
+    no_shrink.hypothesis = Section("hypothesis", dict(settings.hypothesis.values, shrink=False), quick)
+    unshrunk = check_generated_structures(Context(broken("rotation_broken"), seed=1), None, no_shrink)
     assert len(first.atoms) <= len(unshrunk.atoms)
-    again = check_generated_structures(broken("rotation_broken"), *sections, seed=1)
+    again = check_generated_structures(Context(broken("rotation_broken"), seed=1), None, settings)
     assert again.atoms == first.atoms  # the same seed gives the same verdict and structure
 
 
@@ -216,10 +220,10 @@ def test_thread_safety_catches_shared_state(broken, quick):
     from mlipcheck.checks.performance.concurrency import check_thread_safety
 
     cases = [c for c in all_cases() if c.name in ("Cu_fcc", "ethanol")]
-    args = (quick.section("concurrency"), quick.section("invariance"))
-    good = check_thread_safety(broken("correct"), cases, *args)
+    settings = quick.sections("concurrency", "invariance")
+    good = check_thread_safety(broken("correct"), cases, settings)
     assert good.passed and good.value == 0.0, good.describe()
-    bad = check_thread_safety(broken("shared_scratch"), cases, *args)
+    bad = check_thread_safety(broken("shared_scratch"), cases, settings)
     assert not bad.passed, bad.describe()
 
 
@@ -230,8 +234,8 @@ def test_thread_safety_catches_shared_state_every_run(broken, quick, name):
     from mlipcheck.checks.performance.concurrency import check_thread_safety
 
     cases = [c for c in all_cases() if c.name in ("Cu_fcc", "ethanol")]
-    args = (quick.section("concurrency"), quick.section("invariance"))
-    caught = sum(not check_thread_safety(broken(name), cases, *args, seed=run).passed for run in range(20))
+    settings = quick.sections("concurrency", "invariance")
+    caught = sum(not check_thread_safety(Context(broken(name), seed=run), cases, settings).passed for run in range(20))
     assert caught == 20
 
 

@@ -11,6 +11,8 @@ from ase.units import GPa
 
 from mlipcheck.adapters import load_model, parse_model_specs
 from mlipcheck.checks.properties.elastic import (
+    check_elastic_moduli,
+    check_elastic_softening,
     check_mechanical_stability,
     default_elastic_references,
     elastic_comparison,
@@ -20,6 +22,7 @@ from mlipcheck.checks.properties.elastic import (
     strained,
 )
 from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.context import Context
 from mlipcheck.engine.measurement import NotApplicable
 from mlipcheck.reference.sets import ReferenceDataError
 
@@ -69,9 +72,9 @@ def test_emt_constants_equal_an_independent_computation(section):
 
 def test_born_stability_passes_emt_and_fails_an_unstable_shear(broken, section):
     atoms = bulk("Cu", "fcc", cubic=True)
-    good = check_mechanical_stability(broken("correct"), "Cu", atoms, section)
+    good = check_mechanical_stability(broken("correct"), atoms, section)
     assert good.passed and good.value > 10 and good.details["linear"], good.describe()
-    bad = check_mechanical_stability(broken("shear_unstable"), "Cu", atoms, section)
+    bad = check_mechanical_stability(broken("shear_unstable"), atoms, section)
     assert not bad.passed and bad.value < 0 and bad.details["C44_GPa"] < 0, bad.describe()
     assert bad.atoms is not None
 
@@ -90,14 +93,16 @@ def emt_table(tmp_path):
 def test_reference_comparison_passes_emt_and_fails_a_softened_model(broken, section, tmp_path):
     references = emt_table(tmp_path)
     crystal = bulk("Cu", "fcc", a=3.6)  # the suite's crystals are primitive cells
-    good = elastic_comparison(broken("correct"), "Cu", crystal, references, section)
-    assert good["elastic_moduli"].passed and good["elastic_moduli"].value < 0.02, good["elastic_moduli"].describe()
-    assert good["elastic_softening"].passed and abs(good["elastic_softening"].value - 1) < 0.02
-    soft = elastic_comparison(broken("softened"), "Cu", crystal, references, section)
-    assert not soft["elastic_moduli"].passed and soft["elastic_moduli"].value == pytest.approx(0.3, abs=0.02)
-    assert not soft["elastic_softening"].passed and soft["elastic_softening"].value == pytest.approx(0.7, abs=0.02)
-    assert soft["elastic_moduli"].atoms is not None  # the relaxed cell is written for the user
-    details = soft["elastic_moduli"].details
+    good = Context(broken("correct"), elastic_references=tuple(references))  # as --elastic-reference gives them
+    moduli, softening = check_elastic_moduli(good, crystal, section), check_elastic_softening(good, crystal, section)
+    assert moduli.passed and moduli.value < 0.02, moduli.describe()
+    assert softening.passed and abs(softening.value - 1) < 0.02
+    soft = Context(broken("softened"), elastic_references=tuple(references))
+    moduli, softening = check_elastic_moduli(soft, crystal, section), check_elastic_softening(soft, crystal, section)
+    assert not moduli.passed and moduli.value == pytest.approx(0.3, abs=0.02)
+    assert not softening.passed and softening.value == pytest.approx(0.7, abs=0.02)
+    assert moduli.atoms is not None  # the relaxed cell is written for the user
+    details = moduli.details
     assert details["C44_GPa"] == pytest.approx(0.7 * details["C44_reference_GPa"], rel=0.02)
 
 
@@ -107,7 +112,7 @@ def test_a_table_without_c44_judges_the_bulk_modulus(broken, section, tmp_path):
     path.write_text(f"name,structure,C11,C12,C44\nCu,fcc,{full['C11']},{full['C12']},\n")
     [reference] = load_elastic_reference(path)
     assert set(reference.constants) == {"C11", "C12"}
-    soft = elastic_comparison(broken("softened"), "Cu", bulk("Cu", "fcc", a=3.6), [reference], section)
+    soft = elastic_comparison(broken("softened"), bulk("Cu", "fcc", a=3.6), [reference], section)
     assert soft["elastic_moduli"].details["K_error"] == pytest.approx(0.3, abs=0.02)
     assert "G_error" not in soft["elastic_moduli"].details and not soft["elastic_moduli"].passed
 
@@ -115,14 +120,14 @@ def test_a_table_without_c44_judges_the_bulk_modulus(broken, section, tmp_path):
 def test_a_crystal_the_table_does_not_hold_is_not_judged(broken, section, tmp_path):
     references = emt_table(tmp_path)
     with pytest.raises(NotApplicable, match="no elastic reference"):
-        elastic_comparison(broken("correct"), "Ni", bulk("Ni", "fcc", a=3.52), references, section)
+        elastic_comparison(broken("correct"), bulk("Ni", "fcc", a=3.52), references, section)
     with pytest.raises(NotApplicable):  # same formula and nearly the same volume, another lattice
-        elastic_comparison(broken("correct"), "Cu", bulk("Cu", "bcc", a=2.86), references, section)
+        elastic_comparison(broken("correct"), bulk("Cu", "bcc", a=2.86), references, section)
     # the conventional cubic cell (as ASE's dcdft holds Cu) is the same crystal
-    conventional = elastic_comparison(broken("correct"), "Cu", bulk("Cu", "fcc", a=3.6, cubic=True), references, section)
+    conventional = elastic_comparison(broken("correct"), bulk("Cu", "fcc", a=3.6, cubic=True), references, section)
     assert conventional["elastic_moduli"].passed
     with pytest.raises(NotApplicable):  # fcc Cu at a volume 40 % off the table's
-        elastic_comparison(broken("correct"), "Cu", bulk("Cu", "fcc", a=4.1), references, section)
+        elastic_comparison(broken("correct"), bulk("Cu", "fcc", a=4.1), references, section)
 
 
 @pytest.mark.parametrize("row, message", [

@@ -18,10 +18,16 @@ from mlipcheck.checks.extrapolation.dimers import (
     force_flips,
 )
 from mlipcheck.checks.extrapolation.dynamics import check_md_stability, check_nve_drift
+from mlipcheck.engine.context import Context
 from mlipcheck.engine.measurement import NotApplicable
 from mlipcheck.structures import all_cases
 
 CU = next(c for c in all_cases() if c.name == "Cu_fcc")
+
+
+def committee_of(*models):
+    """The context the suite gives committee checks: no model of its own, every model of the run."""
+    return Context(None, committee=models)
 
 
 def applicable(check, *args):
@@ -32,14 +38,13 @@ def applicable(check, *args):
 
 
 def dimer_verdicts(model, pair, section):
-    curve = dimer_curve(model, *pair, section)
     return {
-        "finite": check_dimer_finite(curve, section),
-        "continuity": applicable(check_dimer_continuity, model, curve, section),
-        "forces": applicable(check_dimer_forces, model, curve, section),
-        "force_flips": check_dimer_force_flips(curve, section),
-        "repulsion": check_dimer_repulsion(curve, section),
-        "dissociation": check_dimer_dissociation(curve, section, model.dtype),
+        "finite": check_dimer_finite(model, pair, section),
+        "continuity": applicable(check_dimer_continuity, model, pair, section),
+        "forces": applicable(check_dimer_forces, model, pair, section),
+        "force_flips": check_dimer_force_flips(model, pair, section),
+        "repulsion": check_dimer_repulsion(model, pair, section),
+        "dissociation": check_dimer_dissociation(model, pair, section),
     }
 
 
@@ -143,22 +148,22 @@ def test_force_flips_ignore_small_forces():
 
 def test_crazy_cubes(broken, quick):
     section = quick.section("crazy_cubes")
-    assert check_crazy_cubes(broken("correct"), section).passed
-    hole = check_crazy_cubes(broken("short_range_hole", elements="Cu+Ni+Al"), section)
+    assert check_crazy_cubes(broken("correct"), None, section).passed
+    hole = check_crazy_cubes(broken("short_range_hole", elements="Cu+Ni+Al"), None, section)
     assert not hole.passed and "a hole" in hole.details["problems"] and hole.atoms is not None
-    nan = check_crazy_cubes(broken("nan_under_compression", elements="Cu+Ni+Al"), section)
+    nan = check_crazy_cubes(broken("nan_under_compression", elements="Cu+Ni+Al"), None, section)
     assert not nan.passed and "non-finite" in nan.details["problems"]
 
 
 def test_crazy_cubes_bound_forces(broken, full):
-    result = check_crazy_cubes(broken("exploding_forces", elements="Cu+Ni+Al"), full.section("crazy_cubes"))
+    result = check_crazy_cubes(broken("exploding_forces", elements="Cu+Ni+Al"), None, full.section("crazy_cubes"))
     assert not result.passed and "eV/A with no atoms closer than" in result.details["problems"]
 
 
 def test_generated_cubes_shrink_a_hole(broken, quick):
     section = quick.section("crazy_cubes")
-    assert check_generated_cubes(broken("correct"), section).passed
-    hole = check_generated_cubes(broken("short_range_hole", elements="Cu+Ni+Al"), section, seed=2)
+    assert check_generated_cubes(broken("correct"), None, section).passed
+    hole = check_generated_cubes(Context(broken("short_range_hole", elements="Cu+Ni+Al"), seed=2), None, section)
     assert not hole.passed and "a hole" in hole.metric and hole.atoms is not None
     assert hole.details["reproduce_with"] == "--mlipcheck-seed 2"
 
@@ -188,7 +193,8 @@ def test_nve_drift(broken, quick):
 
 def test_committee_spread_grows_far_from_equilibrium(broken, quick):
     section = quick.section("committee")
-    result = check_committee([broken("correct", elements="Cu"), broken("short_range_hole", elements="Cu")], section)
+    disagreeing = committee_of(broken("correct", elements="Cu"), broken("short_range_hole", elements="Cu"))
+    result = check_committee(disagreeing, None, section)
     assert result.passed  # report-only by default
     assert result.details["in_domain_force_spread_eV_per_A"] < 1e-6  # the hole is invisible near equilibrium
     assert result.details["extrapolation_force_spread_eV_per_A"] > 1.0
@@ -196,11 +202,11 @@ def test_committee_spread_grows_far_from_equilibrium(broken, quick):
     spreads = [float(a.info["mlipcheck_reason"].split()[3]) for a in result.to_label]
     assert 1 <= len(spreads) <= section["label_frames"] and spreads == sorted(spreads, reverse=True)
     assert spreads[-1] > 1.0  # the hole's structures; the fifth candidate (3e-5 eV/A) is not flagged
-    assert len(check_committee([broken("correct", elements="Cu")] * 2, section).to_label) == 0  # agreement
+    assert len(check_committee(committee_of(*[broken("correct", elements="Cu")] * 2), None, section).to_label) == 0  # agreement
     from mlipcheck.profiles import Section
 
     gated = Section("committee", dict(section.values, max_extrapolation_spread=0.5), quick)
-    assert not check_committee([broken("correct", elements="Cu"), broken("short_range_hole", elements="Cu")], gated).passed
+    assert not check_committee(disagreeing, None, gated).passed
 
 
 def with_values(profile, section, **values):
@@ -239,9 +245,9 @@ def test_dimer_defects_deep_behind_the_wall_are_notes_not_failures(broken, quick
     """ShortRangeHole's -1000 eV well lies behind a ~20 eV wall: reported, not failed (quick's
     ceiling is 3 eV); LowWallHole's lies in front of a wall below the ceiling: a failure."""
     section = quick.section("dimers")
-    deep = check_dimer_repulsion(dimer_curve(broken("short_range_hole", elements="Cu"), "Cu", "Cu", section), section)
+    deep = check_dimer_repulsion(broken("short_range_hole", elements="Cu"), ("Cu", "Cu"), section)
     assert deep.passed and "hole at r = " in deep.details["note"]
-    low = check_dimer_repulsion(dimer_curve(broken("low_wall_hole", elements="Cu"), "Cu", "Cu", section), section)
+    low = check_dimer_repulsion(broken("low_wall_hole", elements="Cu"), ("Cu", "Cu"), section)
     assert not low.passed and "no repulsive wall" in low.metric
 
 
@@ -272,7 +278,7 @@ def test_flips_and_jumps_count_inside_the_judged_region_only(quick):
     failed = check_dimer_continuity(model, synthetic_curve(low, r), section, energy_at=stepped(at_1))
     assert not failed.passed and failed.value == pytest.approx(0.5, rel=0.01), failed.describe()
     wiggly = smooth + np.where(smooth > 8.0, 3.0 * np.sin(r * 60), 0.0)
-    flips = check_dimer_force_flips(synthetic_curve(wiggly, r), section)
+    flips = check_dimer_force_flips(None, synthetic_curve(wiggly, r), section)
     assert flips.passed and flips.details["flips_whole_curve"] > 2
 
 
@@ -313,11 +319,11 @@ def test_arena_diatomics_on_arena_grid_passes_emt_and_catches_inconsistent_force
     assert grid[0] == pytest.approx(0.9 * 1.32) and grid[-1] == pytest.approx(3.1 * vdw_alvarez.vdw_radii[29])
     assert len(grid) == int((grid[-1] - grid[0]) / 0.01)
     section = load_profile("arena").section("dimers")
-    good = check_arena_diatomics(broken("correct"), section)
+    good = check_arena_diatomics(broken("correct"), None, section)
     assert good.passed and good.value < 1e-3
     means = good.details["model_summary"]["arena_diatomics"]["means"]
     assert means["force_flips"] == 1 and means["tortuosity"] == pytest.approx(1.0, abs=1e-3)
     assert means["spearman_repulsive_energy"] == -1.0
-    assert not check_arena_diatomics(broken("inconsistent_forces"), section).passed
+    assert not check_arena_diatomics(broken("inconsistent_forces"), None, section).passed
     with pytest.raises(NotApplicable):
-        check_arena_diatomics(broken("correct"), load_profile("quick").section("dimers"))
+        check_arena_diatomics(broken("correct"), None, load_profile("quick").section("dimers"))

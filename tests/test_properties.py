@@ -43,6 +43,7 @@ from mlipcheck.checks.properties.phonons import (
     qpoint_frequencies,
 )
 from mlipcheck.checks.properties.relaxation import check_relaxation
+from mlipcheck.engine.context import Context
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import NotApplicable
 from mlipcheck.reference.sets import ReferenceDataError
@@ -94,17 +95,17 @@ def test_acwf_reference_file_and_a_malformed_one(tmp_path):
 def test_phonons_pass_emt_and_catch_a_soft_mode_and_a_broken_sum_rule(broken, quick):
     section = quick.section("phonons")
     good = broken("correct")
-    assert check_dynamical_stability(good, "Cu", CU, section).passed
-    assert check_acoustic_sum_rule(good, "Cu", CU, section).passed
-    soft = check_dynamical_stability(broken("soft_mode"), "Cu", CU, section)
+    assert check_dynamical_stability(good, CU, section).passed
+    assert check_acoustic_sum_rule(good, CU, section).passed
+    soft = check_dynamical_stability(broken("soft_mode"), CU, section)
     assert not soft.passed and soft.value > 0.5, soft.describe()
     # the imaginary mode is a real one: the energy goes down along it
     assert soft.details["frozen_phonons"][-1]["confirmed"], soft.details["frozen_phonons"]
     assert min(soft.details["frozen_phonons"][-1]["energy_change_meV"]) < 0
-    pinned = check_acoustic_sum_rule(broken("pinned_to_lattice"), "Cu", CU, section)
+    pinned = check_acoustic_sum_rule(broken("pinned_to_lattice"), CU, section)
     assert not pinned.passed and pinned.value > 0.1, pinned.describe()
     assert pinned.details["cause"].startswith("the displaced cells' net forces are not zero"), pinned.details
-    assert check_dynamical_stability(broken("pinned_to_lattice"), "Cu", CU, section).passed
+    assert check_dynamical_stability(broken("pinned_to_lattice"), CU, section).passed
 
 
 def test_a_frozen_phonon_raises_the_energy_of_a_stable_crystal(broken, quick):
@@ -202,10 +203,10 @@ def test_surface_ordering_passes_emt_and_catches_a_model_blind_to_how_many_bonds
     """EMT: gamma(111) 1.04 < gamma(100) 1.13 J/m^2 for Cu. SurfaceBlind charges an 8- and a
     9-coordinated atom alike, so the (100) facet, with fewer atoms per area, comes out lower."""
     section = full.section("defects")
-    good = check_surface_energies(broken("correct"), "Cu", "fcc", section)
+    good = check_surface_energies(broken("correct"), vacancy_references()["Cu"], section)
     assert good.passed and 0.9 < good.value < 1.0
     assert good.details["gamma_111_J_m2"] == pytest.approx(1.04, abs=0.02)
-    bad = check_surface_energies(broken("surface_blind"), "Cu", "fcc", section)
+    bad = check_surface_energies(broken("surface_blind"), vacancy_references()["Cu"], section)
     assert not bad.passed and bad.value > 1.0
 
 
@@ -214,16 +215,16 @@ def test_surface_energy_error_passes_a_model_against_its_own_table_and_catches_s
     x 0.7) misses it by 30 %, above the 20 % gate; an element without a row is not judged."""
     section = full.section("defects")
     correct = broken("correct")
-    own = check_surface_energies(correct, "Cu", "fcc", section).details
+    own = check_surface_energies(correct, vacancy_references()["Cu"], section).details
     table = {("Cu", facet): SurfaceReference("Cu", facet, own[f"gamma_{facet}_J_m2"], "EMT, by this test")
              for facet in ("111", "100")}
-    good = check_surface_energy_error(correct, "Cu", "fcc", section, references=table)
+    good = check_surface_energy_error(Context(correct, surface_references=table), vacancy_references()["Cu"], section)
     assert good.passed and good.value < 1e-6 and good.details["gamma_111_reference_J_m2"] == own["gamma_111_J_m2"]
-    bad = check_surface_energy_error(broken("softened"), "Cu", "fcc", section, references=table)
+    bad = check_surface_energy_error(Context(broken("softened"), surface_references=table), vacancy_references()["Cu"], section)
     assert not bad.passed and bad.value == pytest.approx(0.3, abs=0.01) and bad.atoms is not None
     assert bad.details["relative_error_100"] == pytest.approx(-0.3, abs=0.01)
     with pytest.raises(NotApplicable, match="no PBE surface energy of Ag"):
-        check_surface_energy_error(correct, "Ag", "fcc", section, references=table)
+        check_surface_energy_error(Context(correct, surface_references=table), vacancy_references()["Ag"], section)
 
 
 def test_shipped_surface_table_is_pbe_computed_by_the_project_and_ordered():
@@ -240,10 +241,10 @@ def test_shipped_surface_table_is_pbe_computed_by_the_project_and_ordered():
 def test_relaxation_keeps_the_space_group_unless_the_crystal_is_unstable(broken, quick):
     section = quick.section("relaxation")
     cell = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
-    good = check_relaxation(broken("correct"), "Cu", cell, section)
+    good = check_relaxation(broken("correct"), cell, section)
     assert good.passed and good.details["space_group_relaxed"] == "Fm-3m (225)", good.describe()
     assert good.details["space_group_rattled"] == "P1 (1)"  # the check must find symmetry again
-    bad = check_relaxation(broken("soft_mode"), "Cu", cell, section)
+    bad = check_relaxation(broken("soft_mode"), cell, section)
     assert not bad.passed and bad.details["space_group_relaxed"] != "Fm-3m (225)"
 
 

@@ -18,7 +18,7 @@ def test_a_model_blocking_in_a_worker_thread_is_an_error_in_bounded_time(broken,
     model.call_timeout = 0.5
     start = time.perf_counter()
     with pytest.raises(ModelCallError, match="threads did not finish"):
-        check_thread_safety(model, [CU], quick.section("concurrency"), quick.section("invariance"))
+        check_thread_safety(model, [CU], quick.sections("concurrency", "invariance"))
     assert time.perf_counter() - start < 10
 
 
@@ -34,7 +34,7 @@ def test_a_stale_cache_makes_relaxation_fail_as_a_runaway_not_hang(broken, quick
     evaluate(model, compressed)  # an earlier test's structure of the same size: its stress stays
     start = time.perf_counter()
     with pytest.raises(ModelFailure, match="relaxation ran away") as caught:
-        check_dynamical_stability(model, "Cu_fcc", CU.atoms, quick.section("phonons"))
+        check_dynamical_stability(model, CU.atoms, quick.section("phonons"))
     assert caught.value.atoms is not None and time.perf_counter() - start < 60
 
 
@@ -70,7 +70,7 @@ def test_model_time_of_threaded_calls_never_exceeds_the_wall_time(broken, quick)
 
     model = broken("slow")  # 0.2 s per call
     start = time.perf_counter()
-    check_thread_safety(model, [CU], quick.section("concurrency"), quick.section("invariance"))
+    check_thread_safety(model, [CU], quick.sections("concurrency", "invariance"))
     assert model.call_seconds <= time.perf_counter() - start
 
 

@@ -23,6 +23,7 @@ import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -42,6 +43,11 @@ class Profile:
         if name not in self.data:
             raise UsageError(f"profile {self.name!r} ({self.path}) has no [{name}] section")
         return Section(name, self.data[name], self)
+
+    def sections(self, *names: str) -> SimpleNamespace:
+        """Several sections as one check's settings, each an attribute (`settings.invariance`):
+        for a check that runs others' checks with their tolerances."""
+        return SimpleNamespace(**{name: self.section(name) for name in names})
 
     @property
     def quick(self) -> bool:

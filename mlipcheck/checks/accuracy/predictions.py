@@ -57,6 +57,16 @@ class SetPredictions:
     stress_problem: str | None = None  # why this file's stress cannot be compared (energies, forces can)
 
 
+@dataclass(frozen=True)
+class ClassFrames:
+    """The target of the accuracy checks: a material class and the predictions on the reference
+    files (every class of them for `transferability`); for `uncertainty`, one such list per
+    model of the committee as well."""
+    material_class: str
+    predictions: list  # [SetPredictions] of the model under test
+    committee_predictions: tuple = ()  # ([SetPredictions], ...) per model of ctx.committee
+
+
 def predict_set(model, reference: ReferenceSet) -> SetPredictions:
     """Every frame of `reference` through the model, once per model and file (cached)."""
     key = ("reference_set", str(reference.path))

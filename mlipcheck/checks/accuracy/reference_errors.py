@@ -22,9 +22,11 @@ from ase.units import GPa
 
 from mlipcheck.checks.accuracy.predictions import (
     COSINE_MIN_FORCE,
+    ClassFrames,
     class_results,
     frame_atoms,
 )
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.statistics import bootstrap_interval, calibration, mae, slope
 from mlipcheck.reference.sets import ReferenceDataError
@@ -37,8 +39,8 @@ def _energy_errors(rows, basis) -> np.ndarray:
     return np.array([(r.energy_model - r.energy_ref) / r.n_atoms for r in rows if r.energy_ref is not None])
 
 
-def _threshold(section, key, material_class):
-    value = section[key]
+def _threshold(settings, key, material_class):
+    value = settings[key]
     if isinstance(value, dict):
         return float(value.get(material_class, value["default"]))
     return float(value)
@@ -76,15 +78,16 @@ def _relative_energies(rows, errors):
              r.energy_ref / r.n_atoms - means[tuple(sorted(r.symbols))] + e) for r, e in zip(rows, errors)]
 
 
-def check_energy_error(predictions, material_class, section, seed=0) -> Measurement:
+def check_energy_error(ctx, frames: ClassFrames, settings) -> Measurement:
+    predictions, material_class, seed = frames.predictions, frames.material_class, as_context(ctx).seed
     rows = [r for r in class_results(predictions, material_class) if r.energy_ref is not None]
-    basis = section.energy_basis
+    basis = settings.energy_basis
     errors = _energy_errors(rows, basis)
     raw = _energy_errors(rows, "raw")
     aligned = _energy_errors(rows, "aligned")
-    low, high = bootstrap_interval(list(errors), mae, int(section.bootstrap_samples),
-                                   float(section.confidence), seed)
-    threshold = _threshold(section, "energy_mae_mev_per_atom", material_class)
+    low, high = bootstrap_interval(list(errors), mae, int(settings.bootstrap_samples),
+                                   float(settings.confidence), seed)
+    threshold = _threshold(settings, "energy_mae_mev_per_atom", material_class)
     worst = int(np.argmax(np.abs(errors)))
     frame = rows[worst]
     atoms = frame_atoms(predictions, frame)
@@ -101,15 +104,16 @@ def check_energy_error(predictions, material_class, section, seed=0) -> Measurem
     energy_mae = 1e3 * float(np.mean(np.abs(errors)))
     details["mae_mev_per_atom"] = energy_mae
     passed = 1e3 * high <= threshold
-    return Measurement("energy_error", f"{section['confidence']:.0%} bootstrap upper bound of the energy MAE "
+    return Measurement("energy_error", f"{settings['confidence']:.0%} bootstrap upper bound of the energy MAE "
                        f"({basis}; MAE {energy_mae:.3g})", 1e3 * high, "meV/atom", threshold, passed,
                        case=material_class, details=details, atoms=None if passed else atoms, seed=seed)
 
 
-def check_force_error(predictions, material_class, section, seed=0) -> Measurement:
+def check_force_error(ctx, frames: ClassFrames, settings) -> Measurement:
+    predictions, material_class, seed = frames.predictions, frames.material_class, as_context(ctx).seed
     rows = [r for r in class_results(predictions, material_class) if r.forces_ref is not None]
     diffs = [r.forces_model - r.forces_ref for r in rows]
-    low, high = bootstrap_interval(diffs, mae, int(section.bootstrap_samples), float(section.confidence), seed)
+    low, high = bootstrap_interval(diffs, mae, int(settings.bootstrap_samples), float(settings.confidence), seed)
     ref = np.concatenate([r.forces_ref for r in rows])
     got = np.concatenate([r.forces_model for r in rows])
     norms = np.linalg.norm(ref, axis=1)
@@ -119,7 +123,7 @@ def check_force_error(predictions, material_class, section, seed=0) -> Measureme
     per_element = {f"mae_{e}_mev_per_A": 1e3 * float(np.mean(np.abs((got - ref)[symbols == e])))
                    for e in sorted(set(symbols))}
     worst = int(np.argmax([np.abs(d).max() for d in diffs]))
-    threshold = _threshold(section, "force_mae_mev_per_A", material_class)
+    threshold = _threshold(settings, "force_mae_mev_per_A", material_class)
     force_mae = 1e3 * mae(diffs)
     passed = 1e3 * high <= threshold
     atoms = frame_atoms(predictions, rows[worst])
@@ -132,12 +136,13 @@ def check_force_error(predictions, material_class, section, seed=0) -> Measureme
                "worst_frame": atoms.info.get("mlipcheck_frame"),
                "parity_forces": _parity(np.stack([ref.ravel(), got.ravel()], axis=1), 600, seed),
                **_skipped(predictions, material_class)}
-    return Measurement("force_error", f"{section['confidence']:.0%} bootstrap upper bound of the force MAE "
+    return Measurement("force_error", f"{settings['confidence']:.0%} bootstrap upper bound of the force MAE "
                        f"(MAE {force_mae:.3g})", 1e3 * high, "meV/A", threshold, passed, case=material_class, details=details,
                        atoms=None if passed else atoms, seed=seed)
 
 
-def check_stress_error(predictions, material_class, section, seed=0) -> Measurement:
+def check_stress_error(ctx, frames: ClassFrames, settings) -> Measurement:
+    predictions, material_class, seed = frames.predictions, frames.material_class, as_context(ctx).seed
     rows = [r for r in class_results(predictions, material_class)
             if r.stress_ref is not None and r.stress_model is not None]
     if not rows:
@@ -147,12 +152,12 @@ def check_stress_error(predictions, material_class, section, seed=0) -> Measurem
             raise ReferenceDataError(p.stress_problem)
     index = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
     diffs = [(r.stress_model - r.stress_ref)[index] / GPa for r in rows]
-    low, high = bootstrap_interval(diffs, mae, int(section.bootstrap_samples), float(section.confidence), seed)
-    threshold = _threshold(section, "stress_mae_gpa", material_class)
+    low, high = bootstrap_interval(diffs, mae, int(settings.bootstrap_samples), float(settings.confidence), seed)
+    threshold = _threshold(settings, "stress_mae_gpa", material_class)
     worst = int(np.argmax([np.abs(d).max() for d in diffs]))
     passed = high <= threshold
     atoms = frame_atoms(predictions, rows[worst])
-    return Measurement("stress_error", f"{section['confidence']:.0%} bootstrap upper bound of the stress MAE "
+    return Measurement("stress_error", f"{settings['confidence']:.0%} bootstrap upper bound of the stress MAE "
                        f"(6 Voigt components; MAE {mae(diffs):.3g})", high, "GPa", threshold,
                        passed, case=material_class,
                        details={"frames": len(rows), "mae_gpa": mae(diffs), "ci_low_gpa": low, "ci_high_gpa": high,
@@ -160,18 +165,19 @@ def check_stress_error(predictions, material_class, section, seed=0) -> Measurem
                        atoms=None if passed else atoms, seed=seed)
 
 
-def check_softening(predictions, material_class, section, seed=0) -> Measurement:
+def check_softening(ctx, frames: ClassFrames, settings) -> Measurement:
+    predictions, material_class, seed = frames.predictions, frames.material_class, as_context(ctx).seed
     """Slope s of model forces against reference forces; gated to [min, max] from the profile."""
     rows = [r for r in class_results(predictions, material_class) if r.forces_ref is not None]
     ref = [r.forces_ref for r in rows]
     got = [r.forces_model for r in rows]
     s = slope(np.concatenate([x.ravel() for x in ref]), np.concatenate([y.ravel() for y in got]))
-    low_gate, high_gate = (float(v) for v in section.softening_range)
+    low_gate, high_gate = (float(v) for v in settings.softening_range)
     pairs = list(zip(ref, got))
     low, high = bootstrap_interval(
         pairs, lambda chosen: slope(np.concatenate([a.ravel() for a, _ in chosen]),
                                      np.concatenate([b.ravel() for _, b in chosen])) or 0.0,
-        int(section.bootstrap_samples), float(section.confidence), seed)
+        int(settings.bootstrap_samples), float(settings.confidence), seed)
     passed = s is not None and low_gate <= s <= high_gate
     threshold, relation = (low_gate, ">=") if (s or 0.0) < 1.0 else (high_gate, "<=")
     return Measurement("softening", "slope s of model vs reference forces (y = s x)",
@@ -201,11 +207,14 @@ def class_summary(predictions, classes, basis) -> dict:
     return out
 
 
-def check_transferability(predictions, classes, section) -> Measurement:
-    """Each class's relative force error over the best class's: how unevenly the model errs."""
-    summary = class_summary(predictions, classes, section.energy_basis)
+def check_transferability(ctx, frames: ClassFrames, settings) -> Measurement:
+    """Each class's relative force error over the best class's: how unevenly the model errs
+    (`frames`: the predictions on every reference file, all their classes)."""
+    predictions = frames.predictions
+    classes = sorted({r.material_class for p in predictions for r in p.results})
+    summary = class_summary(predictions, classes, settings.energy_basis)
     relative = {c: v["relative_force_error"] for c, v in summary.items() if "relative_force_error" in v}
-    limit = float(section.max_transferability_ratio)
+    limit = float(settings.max_transferability_ratio)
     if len(relative) < 2:
         raise NotApplicable(f"transferability needs two classes with reference forces, got {sorted(relative)}")
     best = min(relative, key=relative.get)
@@ -218,10 +227,14 @@ def check_transferability(predictions, classes, section) -> Measurement:
                                 **{f"ratio_{c}": float(r) for c, r in ratios.items()}, "classes": summary})
 
 
-def check_uncertainty(models, predictions_by_model, material_class, section, seed=0) -> Measurement:
+def check_uncertainty(ctx, frames: ClassFrames, settings) -> Measurement:
     """Committee spread per frame against the committee mean's true force error: does the
     spread rank the error? Spearman correlation, and the share of the error in the most
-    uncertain fraction of frames (versus that fraction itself, what random flagging gets)."""
+    uncertain fraction of frames (versus that fraction itself, what random flagging gets).
+    The committee: `ctx.committee`, its predictions `frames.committee_predictions`."""
+    models, predictions_by_model, material_class = as_context(ctx).committee, frames.committee_predictions, frames.material_class
+    if len(predictions_by_model) < 2:
+        raise NotApplicable("a committee needs at least two --model that load")
     from scipy.stats import spearmanr
 
     per_model = [class_results(p, material_class) for p in predictions_by_model]
@@ -237,13 +250,13 @@ def check_uncertainty(models, predictions_by_model, material_class, section, see
         error.append(float(np.abs(mean - frames[0].forces_ref).mean()))
         residuals.append((mean - frames[0].forces_ref).ravel())
         sigmas.append(forces.std(axis=0, ddof=1).ravel())
-    minimum = float(section.min_uncertainty_spearman)
+    minimum = float(settings.min_uncertainty_spearman)
     if len(spread) < 4:
         raise NotApplicable(f"{material_class}: {len(spread)} frames that every model evaluates (need 4)")
     if np.ptp(spread) == 0 or np.ptp(error) == 0:  # Spearman is undefined: nothing to rank
         raise NotApplicable(f"{material_class}: committee spread or error is the same on every frame")
     rho = float(spearmanr(spread, error)[0])
-    fraction = float(section.flag_fraction)
+    fraction = float(settings.flag_fraction)
     flagged = np.argsort(spread)[::-1][:max(1, int(round(fraction * len(spread))))]
     captured = float(np.sum(np.array(error)[flagged]) / np.sum(error)) if np.sum(error) > 0 else None
     return Measurement("uncertainty", "Spearman(committee force spread, force error) over frames", rho, "",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate, evaluate_all, reference_prediction
 from mlipcheck.engine.finite_difference import converged_derivative, first_steps, prefetched, uncertainty
 from mlipcheck.engine.measurement import Measurement, NotApplicable
@@ -26,22 +27,24 @@ def _energies(model, structures: dict) -> dict:
     return dict(zip(structures, (p.energy for p in evaluate_all(model, list(structures.values()), stress=False))))
 
 
-def check_forces_finite_difference(model, case, section, seed=0) -> Measurement:
+def check_forces_finite_difference(ctx, case, settings) -> Measurement:
     """Forces against -dE/dx on `components` coordinates (half the largest forces, half random),
     by central differences shown to converge (finite_difference.py); a coordinate where no step
     converges is left out and counted, never judged on an unconverged difference."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     rng = np.random.default_rng(seed)
     atoms = case.atoms
     reference = reference_prediction(model, atoms)
-    step = float(section.per_dtype("step", model.dtype))
-    n_components = min(int(section.components), 3 * len(atoms))
+    step = float(settings.per_dtype("step", model.dtype))
+    n_components = min(int(settings.components), 3 * len(atoms))
     # Sample components with the atoms' largest forces first: where a wrong force shows most.
     order = np.argsort(-np.abs(reference.forces).ravel())
     chosen = np.concatenate([order[: n_components // 2],
                              rng.choice(order[n_components // 2:], n_components - n_components // 2, replace=False)])
 
     def tolerance(h):  # rounding of the energy in the model's precision, amplified by 1/h
-        return section.tolerance("force", model.dtype, abs(reference.energy) / h)
+        return settings.tolerance("force", model.dtype, abs(reference.energy) / h)
 
     def displaced(flat, delta):
         moved = atoms.copy()
@@ -93,16 +96,18 @@ def _strained(atoms, component, h):
     return strained
 
 
-def check_stress_finite_strain(model, case, section, seed=0) -> Measurement:
+def check_stress_finite_strain(ctx, case, settings) -> Measurement:
     """Stress equals (1/V) dE/d(strain), by central differences in each of the six strain
     components, shown to converge. Catches a stress in the wrong unit or with the wrong sign."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     atoms = case.atoms
     reference = reference_prediction(model, atoms)
     volume = atoms.get_volume()
-    step = float(section.per_dtype("strain_step", model.dtype))
+    step = float(settings.per_dtype("strain_step", model.dtype))
 
     def tolerance(h):  # rounding of E amplified by 1/(h V)
-        return section.tolerance("stress", model.dtype, abs(reference.energy) / (h * volume))
+        return settings.tolerance("stress", model.dtype, abs(reference.energy) / (h * volume))
 
     first = _energies(model, {(c, h): _strained(atoms, c, h) for c in range(6) for h in first_steps(step)})
     worst, unresolved = None, []
@@ -132,14 +137,16 @@ def check_stress_finite_strain(model, case, section, seed=0) -> Measurement:
         atoms=None if passed else atoms, seed=seed)
 
 
-def check_net_force(model, case, section, seed=0) -> Measurement:
+def check_net_force(ctx, case, settings) -> Measurement:
     """Forces sum to zero (any model whose energy is translation invariant); for isolated
     systems the torque about the centroid vanishes too (rotation invariance)."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     atoms = case.atoms
     prediction = reference_prediction(model, atoms)
     scale = max(abs(prediction.energy) / len(atoms), float(np.abs(prediction.forces).max()))
     # Summing N float32 forces adds up to N roundings.
-    tolerance = section.tolerance("force", model.dtype, scale * len(atoms))
+    tolerance = settings.tolerance("force", model.dtype, scale * len(atoms))
     net = float(np.linalg.norm(prediction.forces.sum(axis=0)))
     details = {"net_force": net}
     value, metric = net, "|sum of forces|"
@@ -173,7 +180,7 @@ def _asymmetry(jacobian) -> float:
     return float(np.linalg.norm(anti) / max(np.linalg.norm(jacobian), 1e-12))
 
 
-def check_force_jacobian_symmetry(model, case, section, seed=0) -> Measurement:
+def check_force_jacobian_symmetry(ctx, case, settings) -> Measurement:
     """Conservative forces have a symmetric Jacobian (the Hessian of the energy). On a sample of
     `components` coordinates, J_ab = -dF_a/dx_b by central differences; lambda = |J_anti| / |J|
     (Frobenius norms), the ml-peg proposal. Zero for any F = -grad E, whatever its accuracy: a
@@ -183,11 +190,13 @@ def check_force_jacobian_symmetry(model, case, section, seed=0) -> Measurement:
     property of the forces and stays; truncation (wiggly surfaces) shrinks ~4x and rounding grows
     ~2x. Only a lambda that stays over the threshold at both steps, within a factor 1.5 of itself
     (converged), is a failure; one that moves more is reported as unresolved (a skip)."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     rng = np.random.default_rng(seed)
     atoms = case.atoms
-    chosen = np.sort(rng.choice(3 * len(atoms), min(int(section.components), 3 * len(atoms)), replace=False))
-    h = float(section.per_dtype("step", model.dtype))
-    threshold = float(section.per_dtype("max_lambda", model.dtype))
+    chosen = np.sort(rng.choice(3 * len(atoms), min(int(settings.components), 3 * len(atoms)), replace=False))
+    h = float(settings.per_dtype("step", model.dtype))
+    threshold = float(settings.per_dtype("max_lambda", model.dtype))
     jacobian = _jacobian(model, atoms, chosen, h)
     value = _asymmetry(jacobian)
     details = {"components": len(chosen), "step_A": h, "jacobian_norm": float(np.linalg.norm(jacobian))}

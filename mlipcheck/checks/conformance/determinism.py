@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.tolerances import compare, verdict
 
 
-def check_determinism(model, case, section, seed=0):
+def check_determinism(ctx, case, settings):
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     rng = np.random.default_rng(seed)
     a = case.atoms
     b = a.copy()  # same formula, cell and number of atoms: what a wrong cache key confuses
@@ -24,8 +27,8 @@ def check_determinism(model, case, section, seed=0):
     fresh = evaluate(model, b, calculator=model.fresh_calculator())
     n = len(a)
     comparisons = [
-        ("the same structure twice", compare(model, section, first, first, again, n), a),
-        ("A after B", compare(model, section, first, first, back, n), a),
-        ("B after A vs a fresh calculator", compare(model, section, fresh, fresh, after_a, n), b),
+        ("the same structure twice", compare(model, settings, first, first, again, n), a),
+        ("A after B", compare(model, settings, first, first, back, n), a),
+        ("B after A vs a fresh calculator", compare(model, settings, fresh, fresh, after_a, n), b),
     ]
     return verdict("determinism", case.name, comparisons, seed)

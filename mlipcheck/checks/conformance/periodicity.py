@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import Prediction, with_reference
 from mlipcheck.engine.tolerances import compare, verdict
 
 
-def check_supercell(model, case, section, seed=0):
+def check_supercell(ctx, case, settings):
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     atoms = case.atoms
     reps = [2 if periodic else 1 for periodic in atoms.pbc]
     n_images = int(np.prod(reps))
@@ -24,14 +27,16 @@ def check_supercell(model, case, section, seed=0):
     # ASE's repeat lays out whole copies of the cell one after another.
     expected = Prediction(reference.energy * n_images, np.tile(reference.forces, (n_images, 1)),
                           reference.stress)
-    rows = compare(model, section, reference, expected, got, len(supercell))
+    rows = compare(model, settings, reference, expected, got, len(supercell))
     label = "x".join(map(str, reps)) + " supercell"
     return verdict("supercell", case.name, [(label, rows, supercell)], seed,
                    extra={"smallest_cell_length_A": float(min(atoms.cell.lengths()[atoms.pbc])),
                           "cutoff_A": model.cutoff})
 
 
-def check_equivalent_cell(model, case, section, seed=0):
+def check_equivalent_cell(ctx, case, settings):
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     atoms = case.atoms
     periodic = np.flatnonzero(atoms.pbc)
     # A shear of the cell vectors by whole lattice vectors: integer, determinant 1.
@@ -43,7 +48,7 @@ def check_equivalent_cell(model, case, section, seed=0):
     other.set_cell(transform @ atoms.cell.array, scale_atoms=False)
     other.wrap()
     reference, (got,) = with_reference(model, atoms, [other])
-    rows = compare(model, section, reference, reference, got, len(atoms))
+    rows = compare(model, settings, reference, reference, got, len(atoms))
     return verdict("equivalent_cell", case.name, [("unimodular cell change", rows, other)], seed,
                    extra={"transform": transform.tolist()})
 
@@ -51,9 +56,11 @@ def check_equivalent_cell(model, case, section, seed=0):
 WIDER_VACUUM_A = 10.0  # added along each non-periodic axis: the same structure in more vacuum
 
 
-def check_nonperiodic_directions(model, case, section, seed=0):
+def check_nonperiodic_directions(ctx, case, settings):
     """The same structure in a cell shorter than any cutoff along its open axes (if the model
     wrongly treated them as periodic, images would overlap) and in one 10 A longer: both equal."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     atoms = case.atoms
     extent = np.ptp(atoms.get_scaled_positions(wrap=False), axis=0) * atoms.cell.lengths()
     variants = []
@@ -67,6 +74,6 @@ def check_nonperiodic_directions(model, case, section, seed=0):
         changed.set_cell(cell, scale_atoms=False)
         variants.append((label, changed))
     reference, predictions = with_reference(model, atoms, [changed for _, changed in variants])
-    comparisons = [(label, compare(model, section, reference, reference, got, len(atoms)), changed)
+    comparisons = [(label, compare(model, settings, reference, reference, got, len(atoms)), changed)
                    for (label, changed), got in zip(variants, predictions)]
     return verdict("nonperiodic_directions", case.name, comparisons, seed, extra={"pbc": atoms.pbc.tolist()})

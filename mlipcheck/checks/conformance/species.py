@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from ase.data import atomic_numbers
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_batch
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
@@ -35,8 +36,10 @@ def species_problems(symbol, predictions) -> list[str]:
     return []
 
 
-def check_species_supported(model, section, seed=0) -> Measurement:
-    elements = sample_elements(model.elements, int(section.max_elements), seed)
+def check_species_supported(ctx, target, settings) -> Measurement:
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
+    elements = sample_elements(model.elements, int(settings.max_elements), seed)
     structures = {symbol: species_structures(symbol) for symbol in elements}
     predictions = evaluate_batch(model, [a for symbol in elements for a in structures[symbol]])
     per_element = len(structures[elements[0]]) if elements else 0
@@ -55,10 +58,12 @@ def check_species_supported(model, section, seed=0) -> Measurement:
 PROBES = ["H", "C", "N", "O", "Si", "Fe", "Cu", "Al", "Ni", "Ag", "Au", "Pt", "Ar", "Am", "Cm", "Og"]
 
 
-def check_undeclared_element_refused(model, section, seed=0) -> Measurement:
+def check_undeclared_element_refused(ctx, target, settings) -> Measurement:
     """Up to `undeclared_probes` elements the model does not declare, each as a dimer: every
     one must be refused with an error."""
-    probes = [s for s in PROBES if s not in model.elements][: int(section.undeclared_probes)]
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
+    probes = [s for s in PROBES if s not in model.elements][: int(settings.undeclared_probes)]
     answered, refusals = [], []
     structures = [dimer(symbol, symbol, bond_length(symbol, symbol)) for symbol in probes]
     for symbol, structure, prediction in zip(probes, structures, evaluate_batch(model, structures)):

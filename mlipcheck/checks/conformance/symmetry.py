@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import Prediction, with_reference
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.tolerances import compare, verdict
@@ -26,9 +27,11 @@ def _transformed(pred: Prediction, rotation=None, order=None) -> Prediction:
     return Prediction(pred.energy, forces, stress)
 
 
-def check_translation(model, case, section, seed=0) -> Measurement:
+def check_translation(ctx, case, settings) -> Measurement:
     """Energy, forces and stress unchanged by a rigid shift; for periodic cells also by moving
     atoms by lattice vectors (wrapping); for isolated systems also far from the origin."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     rng = np.random.default_rng(seed)
     atoms = case.atoms
     variants = []
@@ -42,14 +45,14 @@ def check_translation(model, case, section, seed=0) -> Measurement:
         variants.append(("lattice-vector shifts", wrapped))
     else:
         far = atoms.copy()
-        far.positions += section.far_offset * np.array([1.0, 0.7, 0.3])
-        variants.append((f"offset {section['far_offset']:g} A", far))
+        far.positions += settings.far_offset * np.array([1.0, 0.7, 0.3])
+        variants.append((f"offset {settings['far_offset']:g} A", far))
     size = max(float(np.abs(atoms.positions).max()), 1.0)
     reference, predictions = with_reference(model, atoms, [moved for _, moved in variants])
     comparisons = []
     for (label, moved), got in zip(variants, predictions):
         position_scale = max(float(np.abs(moved.positions).max()) / size, 1.0)
-        rows = compare(model, section, reference, reference, got, len(atoms), position_scale)
+        rows = compare(model, settings, reference, reference, got, len(atoms), position_scale)
         comparisons.append((label, rows, moved))
     return verdict("translation", case.name, comparisons, seed)
 
@@ -68,9 +71,11 @@ def _rotated_atoms(atoms, matrix):
     return rotated
 
 
-def check_rotation(model, case, section, seed=0) -> Measurement:
+def check_rotation(ctx, case, settings) -> Measurement:
     """Energy invariant; forces rotate as vectors and stress as R s R^T, under a random proper
     rotation (irrational angle), inversion and a mirror. Periodic cells rotate with the atoms."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     rng = np.random.default_rng(seed)
     atoms = case.atoms
     proper = Rotation.random(random_state=int(rng.integers(1 << 31))).as_matrix()
@@ -86,18 +91,20 @@ def check_rotation(model, case, section, seed=0) -> Measurement:
     comparisons = []
     for (label, matrix), structure, got in zip(operations, moved, predictions):
         expected = _transformed(reference, rotation=matrix)
-        comparisons.append((label, compare(model, section, reference, expected, got, len(atoms)), structure))
+        comparisons.append((label, compare(model, settings, reference, expected, got, len(atoms)), structure))
     return verdict("rotation", case.name, comparisons, seed)
 
 
-def check_permutation(model, case, section, seed=0) -> Measurement:
+def check_permutation(ctx, case, settings) -> Measurement:
     """Energy invariant and forces permuted with the atoms under a random reordering."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     rng = np.random.default_rng(seed)
     atoms = case.atoms
     order = rng.permutation(len(atoms))
     shuffled = atoms[order]
     reference, (got,) = with_reference(model, atoms, [shuffled])
     expected = _transformed(reference, order=order)
-    rows = compare(model, section, reference, expected, got, len(atoms))
+    rows = compare(model, settings, reference, expected, got, len(atoms))
     return verdict("permutation", case.name, [("permutation", rows, shuffled)], seed,
                    extra={"order": order.tolist()[:12]})

@@ -31,6 +31,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii, vdw_alvarez
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
@@ -125,22 +126,23 @@ def resolved_force_mismatch(r: np.ndarray, energy: np.ndarray, force: np.ndarray
     return float(np.median(np.abs(force[2:-2] + h)[resolved] / np.maximum(np.abs(h[resolved]), 0.5)))
 
 
-def check_arena_diatomics(model, section, seed=0) -> Measurement:
+def check_arena_diatomics(ctx, target, settings) -> Measurement:
     """Arena's metrics for every declared element (per element and their means, in the details
     and in report.json under the model as `arena_diatomics`). Gated, element by element: the
     forces are the derivative of the energy where the grid resolves it (resolved_force_mismatch),
     the one thing on Arena's grid that a correct model cannot get wrong."""
-    if not section.arena:
+    model = as_context(ctx).model
+    if not settings.arena:
         raise NotApplicable("MLIP Arena's diatomics run in the arena profile (--mlipcheck-profile arena)")
     elements = sorted(model.elements or FALLBACK_ELEMENTS, key=lambda s: atomic_numbers[s])
-    step, published_box = float(section.arena_step), bool(section.arena_published_box)
+    step, published_box = float(settings.arena_step), bool(settings.arena_published_box)
     per_element, mismatch = {}, {}
     for symbol in elements:
         curve = arena_curve(model, symbol, step, published_box)
         per_element[symbol] = {k: (float(v) if np.isfinite(v) else None) for k, v in arena_metrics(*curve).items()}
         mismatch[symbol] = resolved_force_mismatch(*curve)
     means = {k: float(np.nanmean([np.nan if v[k] is None else v[k] for v in per_element.values()])) for k in METRICS}
-    limit = float(section.arena_max_force_mismatch)
+    limit = float(settings.arena_max_force_mismatch)
     judged = {s: v for s, v in mismatch.items() if np.isfinite(v)}
     worst = max(judged, key=judged.get) if judged else elements[0]
     value = judged.get(worst, 0.0)

@@ -11,8 +11,9 @@ import numpy as np
 from ase.data import atomic_numbers
 
 from mlipcheck.checks.extrapolation.crazy_cubes import crazy_cube
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all
-from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.structures.cases import all_cases
 
 
@@ -25,13 +26,20 @@ def _spread(atoms, predictions):
     return float(energies.std()), float(force_spread)
 
 
-def check_committee(models, section, seed=0) -> Measurement:
+def check_committee(ctx, target, settings) -> Measurement:
+    """The committee's (`ctx.committee`: every model of the run) spread on in-domain structures
+    against its spread on crazy cubes and compressed crystals; the most uncertain structures go
+    to `to_label`. Report-only unless `max_extrapolation_spread` > 0."""
+    ctx = as_context(ctx)
+    models, seed = ctx.committee, ctx.seed
+    if len(models) < 2:
+        raise NotApplicable("a committee needs at least two --model that load")
     common = set.intersection(*[set(m.elements) if m.elements else set(atomic_numbers) for m in models])
     in_domain = [c.atoms for c in all_cases() if c.quick and c.symbols <= common]
     rng = np.random.default_rng(seed)
     pool = sorted(common & {s for c in all_cases() for s in c.symbols}) or sorted(common)[:4]
     far = [crazy_cube(pool, 6, float(np.exp(rng.uniform(np.log(0.35), np.log(4.0)))), rng)
-           for _ in range(int(section.cubes))]
+           for _ in range(int(settings.cubes))]
     for atoms in list(in_domain):
         if atoms.pbc.all():
             squeezed = atoms.copy()
@@ -45,13 +53,13 @@ def check_committee(models, section, seed=0) -> Measurement:
     near, spreads = spread[:len(in_domain)], spread[len(in_domain):]
     near_e, near_f = np.mean(near, axis=0)
     far_e, far_f = np.mean(spreads, axis=0)
-    limit = float(section.max_extrapolation_spread)
+    limit = float(settings.max_extrapolation_spread)
     # The most uncertain structures, in-domain or far, are the committee's request for labels: those
     # the models disagree on beyond twice their in-domain spread and `label_min_spread`
-    floor = max(2 * near_f, float(section.label_min_spread))
+    floor = max(2 * near_f, float(settings.label_min_spread))
     ranked = sorted(zip([s[1] for s in near + spreads], range(len(near + spreads)), in_domain + far), reverse=True)
     to_label = []
-    for force_spread, _, atoms in [r for r in ranked if r[0] > floor][:int(section.label_frames)]:
+    for force_spread, _, atoms in [r for r in ranked if r[0] > floor][:int(settings.label_frames)]:
         atoms = atoms.copy()
         atoms.info["mlipcheck_reason"] = f"committee force spread {force_spread:.3g} eV/A (mean over atoms)"
         to_label.append(atoms)

@@ -17,6 +17,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all, evaluate_batch
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
@@ -58,7 +59,7 @@ def elemental_reference(model, symbols) -> dict:
     return {symbol: memo(model)[("elemental_reference", symbol)] for symbol in set(symbols)}
 
 
-def cube_problem(model, cube, section, prediction=None) -> str | None:
+def cube_problem(model, cube, settings, prediction=None) -> str | None:
     """What is wrong with the model on one cube: non-finite output, a hole, unbounded forces.
     `prediction`: the cube's, if already evaluated (a Prediction or its ModelCallError)."""
     if prediction is None:
@@ -70,65 +71,70 @@ def cube_problem(model, cube, section, prediction=None) -> str | None:
     reference = elemental_reference(model, cube.get_chemical_symbols())
     expected = np.mean([reference[s] for s in cube.get_chemical_symbols()])
     depth = expected - prediction.energy / len(cube)  # > 0: below the elements' own crystals
-    if depth > section.hole_depth:
+    if depth > settings.hole_depth:
         return f"{depth:.2f} eV/atom below its elements' crystals (a hole)"
-    if min_bond_fraction(cube) >= section.reasonable_bond_fraction:
+    if min_bond_fraction(cube) >= settings.reasonable_bond_fraction:
         largest = float(np.abs(prediction.forces).max())
-        if largest > section.max_force:
+        if largest > settings.max_force:
             return (f"|F| = {largest:.0f} eV/A with no atoms closer than "
-                    f"{section['reasonable_bond_fraction']} bond lengths")
+                    f"{settings['reasonable_bond_fraction']} bond lengths")
     return None
 
 
-def _pool(model, section, seed):
-    return sample_elements(model.elements or FALLBACK_ELEMENTS, int(section.max_elements), seed)
+def _pool(model, settings, seed):
+    return sample_elements(model.elements or FALLBACK_ELEMENTS, int(settings.max_elements), seed)
 
 
 def _describe(index, cube):
     return f"cube {index} ({cube.get_chemical_formula()}, {cube.get_volume() / len(cube):.1f} A^3/atom)"
 
 
-def check_crazy_cubes(model, section, seed=0) -> Measurement:
+def check_crazy_cubes(ctx, target, settings) -> Measurement:
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     rng = np.random.default_rng(seed)
-    pool = _pool(model, section, seed)
-    lo, hi = np.log(section.volume_factor_min), np.log(section.volume_factor_max)
+    pool = _pool(model, settings, seed)
+    lo, hi = np.log(settings.volume_factor_min), np.log(settings.volume_factor_max)
     problems, first_bad = [], None
-    cubes = [crazy_cube(pool, int(rng.integers(2, int(section.max_atoms) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
-             for _ in range(int(section.cubes))]
+    cubes = [crazy_cube(pool, int(rng.integers(2, int(settings.max_atoms) + 1)), float(np.exp(rng.uniform(lo, hi))), rng)
+             for _ in range(int(settings.cubes))]
     predictions = evaluate_batch(model, cubes)
     # The references the judged cubes need, in one batch (a cube without output needs none)
     elemental_reference(model, {s for c, p in zip(cubes, predictions) if not isinstance(p, ModelCallError)
                                 for s in c.get_chemical_symbols()})
     for index, (cube, prediction) in enumerate(zip(cubes, predictions)):
-        problem = cube_problem(model, cube, section, prediction)
+        problem = cube_problem(model, cube, settings, prediction)
         if problem:
             problems.append(f"{_describe(index, cube)}: {problem}")
             first_bad = first_bad if first_bad is not None else cube
     return Measurement(
         "crazy_cubes", "cubes with non-finite output, a hole or unbounded forces", len(problems), "cubes", 0,
-        not problems, case=f"{int(section['cubes'])} cubes of {' '.join(pool)}",
+        not problems, case=f"{int(settings['cubes'])} cubes of {' '.join(pool)}",
         details={"problems": "; ".join(problems)[:2000]}, atoms=first_bad, seed=seed)
 
 
-def check_generated_cubes(model, section, seed=0) -> Measurement:
+def check_generated_cubes(ctx, target, settings) -> Measurement:
     """Crazy cubes drawn by Hypothesis: a failing cube is shrunk (fewer atoms, a density nearer
     the sparse end) before it is handed over; --mlipcheck-seed reproduces it."""
-    from hypothesis import HealthCheck, given, settings
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
+    from hypothesis import HealthCheck, given
     from hypothesis import seed as hypothesis_seed
+    from hypothesis import settings as hypothesis_settings
     from hypothesis import strategies as st
 
-    pool = _pool(model, section, seed)
+    pool = _pool(model, settings, seed)
     failures = []
 
     @hypothesis_seed(seed)
-    @settings(max_examples=int(section.hypothesis_examples), deadline=None, database=None,
+    @hypothesis_settings(max_examples=int(settings.hypothesis_examples), deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(st.integers(2, int(section.max_atoms)),
-           st.floats(float(np.log(section.volume_factor_min)), float(np.log(section.volume_factor_max))),
+    @given(st.integers(2, int(settings.max_atoms)),
+           st.floats(float(np.log(settings.volume_factor_min)), float(np.log(settings.volume_factor_max))),
            st.integers(0, 2**32 - 1))
     def cubes_behave(n_atoms, log_volume, cube_seed):
         cube = crazy_cube(pool, n_atoms, float(np.exp(log_volume)), np.random.default_rng(cube_seed))
-        problem = cube_problem(model, cube, section)
+        problem = cube_problem(model, cube, settings)
         if problem:
             failures.append((problem, cube))
             raise AssertionError(problem)
@@ -141,14 +147,16 @@ def check_generated_cubes(model, section, seed=0) -> Measurement:
                            case=f"generated cubes of {' '.join(pool)}", atoms=cube, seed=seed,
                            details={"reproduce_with": f"--mlipcheck-seed {seed}"})
     return Measurement("generated_cubes", "generated cubes with non-finite output, a hole or unbounded forces",
-                       0, "cubes", 0, True, case=f"{int(section['hypothesis_examples'])} generated cubes of "
+                       0, "cubes", 0, True, case=f"{int(settings['hypothesis_examples'])} generated cubes of "
                        f"{' '.join(pool)}", seed=seed)
 
 
-def check_compression(model, case, section, seed=0) -> Measurement:
+def check_compression(ctx, case, settings) -> Measurement:
     """Energy over volume from strong compression to expansion: finite everywhere, and rising
     monotonically as the volume shrinks below `monotonic_below` times the starting volume."""
-    factors = np.array(section.volume_factors, dtype=float)
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
+    factors = np.array(settings.volume_factors, dtype=float)
     volumes = []
     for factor in factors:
         scaled = case.atoms.copy()
@@ -163,7 +171,7 @@ def check_compression(model, case, section, seed=0) -> Measurement:
                                case=case.name, atoms=scaled, seed=seed)
         energies.append(prediction.energy / len(scaled))
     by_factor = dict(zip(factors, energies))
-    shrinking = np.sort(factors[factors <= section.monotonic_below])[::-1]  # largest volume first
+    shrinking = np.sort(factors[factors <= settings.monotonic_below])[::-1]  # largest volume first
     path = np.array([by_factor[f] for f in shrinking])
     drops = path[:-1] - path[1:]  # > 0 where the energy falls as the volume shrinks
     value = float(max(drops.max(), 0.0)) if len(drops) else 0.0

@@ -14,6 +14,7 @@ import numpy as np
 
 from mlipcheck.checks.extrapolation.arena import METRICS, arena_window, force_flips
 from mlipcheck.checks.extrapolation.arena import arena_metrics as metrics_of_curve
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all, evaluate_batch
 from mlipcheck.engine.finite_difference import converged_derivative, first_steps, prefetched, uncertainty
 from mlipcheck.engine.measurement import Measurement, NotApplicable
@@ -42,11 +43,11 @@ class DimerCurve:
         return self.energy - self.isolated
 
 
-def dimer_curve(model, a: str, b: str, section) -> DimerCurve:
-    """The curve for a pair, computed once per model and profile section."""
+def dimer_curve(model, a: str, b: str, settings) -> DimerCurve:
+    """The curve for a pair, computed once per model and profile settings."""
     cutoff = model.cutoff or DEFAULT_CUTOFF
-    r_start, step = float(section.r_start), float(section.step)
-    r_stop = cutoff + float(section.beyond_cutoff)
+    r_start, step = float(settings.r_start), float(settings.step)
+    r_stop = cutoff + float(settings.beyond_cutoff)
     key = ("dimer", a, b, r_start, r_stop, step)
     cache = memo(model)
     if key in cache:
@@ -86,8 +87,18 @@ def _measure(check, curve, metric, value, unit, threshold, r_at=None, **details)
                        atoms=atoms)
 
 
-def check_dimer_finite(curve: DimerCurve, section) -> Measurement:
+def pair_curve(ctx, target, settings, judged=True) -> DimerCurve:
+    """The curve of `target`, an element pair (computed once per model) or a curve given whole;
+    with `judged`, NotApplicable when too few distances had finite outputs to judge it."""
+    curve = target if isinstance(target, DimerCurve) else dimer_curve(as_context(ctx).model, *target, settings)
+    if judged and len(curve.r) < 8:
+        raise NotApplicable(f"{curve.pair}: outputs not finite below r = {curve.nonfinite_at} A")
+    return curve
+
+
+def check_dimer_finite(ctx, pair, settings) -> Measurement:
     """Finite everywhere. Its Measurement also carries the curve itself, for the report's plots."""
+    curve = pair_curve(ctx, pair, settings, judged=False)
     plot = {"curve_r": [round(float(r), 4) for r in curve.r],
             "curve_E": [round(float(e), 5) for e in curve.relative]}
     if curve.nonfinite_at is None:
@@ -98,13 +109,13 @@ def check_dimer_finite(curve: DimerCurve, section) -> Measurement:
     return m
 
 
-def judged_region(curve: DimerCurve, section) -> int:
+def judged_region(curve: DimerCurve, settings) -> int:
     """Index of the innermost distance judged: scanning inward from the cutoff, the first point
     where the energy has risen `judged_ceiling` eV above the dissociation limit. Inside it no
     simulation of this profile goes (its MD temperatures and compressions, with margin), so a
     hole, jump or flip there is reported, not failed. 0 when the energy never rises that far
     (the repulsion check fails that)."""
-    ceiling = float(section.judged_ceiling)
+    ceiling = float(settings.judged_ceiling)
     above = np.flatnonzero(curve.relative >= ceiling)
     return int(above[-1]) if len(above) else 0
 
@@ -125,7 +136,7 @@ def _region_details(curve: DimerCurve, start: int) -> dict:
     return {"judged_from_A": float(curve.r[start]), "judged_to_A": float(curve.r[-1])}
 
 
-def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) -> Measurement:
+def check_dimer_continuity(ctx, pair, settings, energy_at=None) -> Measurement:
     """No energy jump, within the judged region. On the curve's grid a step of height d in E leaves
     third differences d, -2d, d (alternating signs); a smooth curve, however steep, has third
     differences of one sign locally. A candidate is min(|d3[k-1]|, |d3[k]|/2, |d3[k+1]|) where
@@ -137,12 +148,14 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
     within 10 mA) vanishes. The resolved height is what is judged. Candidates closer in than
     the judged region are reported, not failed. `energy_at(r)` gives E at any distance (default:
     the model's dimer)."""
+    model = as_context(ctx).model
+    curve = pair_curve(ctx, pair, settings)
     d3 = np.diff(curve.energy, 3)
-    start = judged_region(curve, section)
+    start = judged_region(curve, settings)
     if len(d3) - start < 8:
         raise NotApplicable(f"{curve.pair}: fewer than 8 points in the judged region "
                             f"(r >= {curve.r[start]:.2f} A)")
-    window = int(section.smoothness_window)
+    window = int(settings.smoothness_window)
     size = np.abs(d3)
     jumps = np.zeros(len(d3))
     for k in range(1, len(d3) - 1):
@@ -150,8 +163,8 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
             around = np.concatenate([size[max(0, k - window): k - 1], size[k + 2: k + window + 1]])
             local = float(np.median(around)) if len(around) else 0.0
             height = min(size[k - 1], size[k] / 2, size[k + 1])
-            jumps[k] = max(height - float(section.smoothness_factor) * local, 0.0)
-    noise = float(section.tolerance("jump", model.dtype, _energy_scale(np.abs(curve.energy[start:]).max(), section)))
+            jumps[k] = max(height - float(settings.smoothness_factor) * local, 0.0)
+    noise = float(settings.tolerance("jump", model.dtype, _energy_scale(np.abs(curve.energy[start:]).max(), settings)))
     details = _region_details(curve, start)
     if start > 0:
         outside = int(np.argmax(jumps[:start]))
@@ -159,8 +172,8 @@ def check_dimer_continuity(model, curve: DimerCurve, section, energy_at=None) ->
     # Resolve the largest candidates over the tolerance (at most `max_refined`), largest first.
     candidates = [start + int(k) for k in np.argsort(-jumps[start:]) if jumps[start + k] > noise]
     energies_at = (lambda rs: [energy_at(r) for r in rs]) if energy_at else dimer_energies(model, curve)
-    resolved = {k: _resolved_step(energies_at, curve, k, int(section.refine_points), noise)
-                for k in candidates[: int(section.max_refined)]}
+    resolved = {k: _resolved_step(energies_at, curve, k, int(settings.refine_points), noise)
+                for k in candidates[: int(settings.max_refined)]}
     if resolved:
         k, (height, r_at) = max(resolved.items(), key=lambda item: item[1][0])
         details.update(candidates_refined=len(resolved), grid_estimate_eV=float(jumps[k]))
@@ -190,16 +203,18 @@ def _resolved_step(energies_at, curve: DimerCurve, k: int, points: int, noise: f
     return height, where
 
 
-def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
+def check_dimer_forces(ctx, pair, settings) -> Measurement:
     """Forces along the bond are -dE/dr, at `force_points` distances spread over the judged
     region, by central differences shown to have converged (finite_difference.py). Pointwise, not
     by integrating along the grid: real models' short-range curves vary faster than any
     affordable grid (CHGNet's Fe-Fe force changes by 7 eV/A within 4 mA near 0.8 A while
     matching -dE/dr). A point where no step converges is left out and counted."""
+    model = as_context(ctx).model
+    curve = pair_curve(ctx, pair, settings)
     energies_at = dimer_energies(model, curve)
-    h = float(section.per_dtype("force_step", model.dtype))
-    start = judged_region(curve, section)
-    indices = np.unique(np.linspace(start, len(curve.r) - 1, int(section.force_points)).astype(int))
+    h = float(settings.per_dtype("force_step", model.dtype))
+    start = judged_region(curve, settings)
+    indices = np.unique(np.linspace(start, len(curve.r) - 1, int(settings.force_points)).astype(int))
     first = [(i, d) for i in indices for d in first_steps(h)]  # every point's first differences in one batch
     first = dict(zip(first, energies_at([float(curve.r[i]) + d for i, d in first])))
     worst, unresolved, smallest_step = None, [], h
@@ -209,8 +224,8 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
                                lambda delta, r=r: energies_at([r + delta])[0])
 
         def tolerance(step, i=i, force=force):
-            return (float(section.force_rel) * abs(force)
-                    + section.tolerance("force", model.dtype, _energy_scale(curve.energy[i], section) / step))
+            return (float(settings.force_rel) * abs(force)
+                    + settings.tolerance("force", model.dtype, _energy_scale(curve.energy[i], settings) / step))
 
         derivative = converged_derivative(energy_at, h, tolerance)
         smallest_step = min(smallest_step, derivative.step)
@@ -234,28 +249,30 @@ def check_dimer_forces(model, curve: DimerCurve, section) -> Measurement:
                     tolerance, r_at=r, step_A=step, **details)
 
 
-def check_dimer_force_flips(curve: DimerCurve, section) -> Measurement:
+def check_dimer_force_flips(ctx, pair, settings) -> Measurement:
     """Sign changes of the bond force within the judged region (MLIP Arena's ideal is one)."""
-    start = judged_region(curve, section)
+    curve = pair_curve(ctx, pair, settings)
+    start = judged_region(curve, settings)
     flips = force_flips(curve.force[start:])
     return _measure("dimer_force_flips", curve, "sign changes of the bond force (|F| > 0.01 eV/A)",
-                    flips, "flips", float(section.max_force_flips), ideal=1,
+                    flips, "flips", float(settings.max_force_flips), ideal=1,
                     flips_whole_curve=force_flips(curve.force), **_region_details(curve, start))
 
 
-def check_dimer_repulsion(curve: DimerCurve, section) -> Measurement:
+def check_dimer_repulsion(ctx, pair, settings) -> Measurement:
     """A repulsive wall without a hole: scanning inward from the cutoff, the energy rises
     `judged_ceiling` eV above the dissociation limit (else: no wall), and the lowest point in
     front of that wall is not at unphysically short range (else: a hole). A hole behind a wall
     higher than the ceiling is where no simulation goes: reported, not failed."""
+    curve = pair_curve(ctx, pair, settings)
     a, b = curve.pair.split("-")
     bond = bond_length(a, b)
     relative = curve.relative
-    ceiling = float(section.judged_ceiling)
-    start = judged_region(curve, section)
+    ceiling = float(settings.judged_ceiling)
+    start = judged_region(curve, settings)
     i_min = start + int(np.argmin(relative[start:]))
     r_min, e_min = float(curve.r[i_min]), float(relative[i_min])
-    hole_limit = float(section.hole_fraction) * bond
+    hole_limit = float(settings.hole_fraction) * bond
     details = {"r_min_A": r_min, "E_min_eV": e_min, "bond_length_A": bond, "ceiling_eV": ceiling,
                "spearman_repulsive": arena_metrics(curve)["spearman_repulsive_energy"], **_region_details(curve, start)}
     i_deepest = int(np.argmin(relative))
@@ -269,17 +286,18 @@ def check_dimer_repulsion(curve: DimerCurve, section) -> Measurement:
                         f"at r = {curve.r[highest]:.2f} A); missing", ceiling - float(relative[highest]), "eV", 0.0,
                         r_at=float(curve.r[0]), **details)
     return _measure("dimer_repulsion", curve, f"minimum at r = {r_min:.2f} A in front of the wall; inside "
-                    f"{section['hole_fraction']} x bond length by", max(hole_limit - r_min, 0.0), "A", 0.0,
+                    f"{settings['hole_fraction']} x bond length by", max(hole_limit - r_min, 0.0), "A", 0.0,
                     r_at=r_min, **details)
 
 
-def check_dimer_dissociation(curve: DimerCurve, section, dtype="float64") -> Measurement:
+def check_dimer_dissociation(ctx, pair, settings) -> Measurement:
     """Beyond the cutoff: the energy equals the isolated atoms' and the force is zero."""
+    curve, dtype = pair_curve(ctx, pair, settings), as_context(ctx).model.dtype
     beyond = curve.r >= curve.cutoff
     energy_error = float(np.abs(curve.relative[beyond]).max()) if beyond.any() else 0.0
     force_left = float(np.abs(curve.force[beyond]).max()) if beyond.any() else 0.0
-    tol_e = section.tolerance("dissociation_energy", dtype, abs(curve.isolated))
-    tol_f = section.tolerance("dissociation_force", dtype, abs(curve.isolated))
+    tol_e = settings.tolerance("dissociation_energy", dtype, abs(curve.isolated))
+    tol_f = settings.tolerance("dissociation_force", dtype, abs(curve.isolated))
     ratio_e, ratio_f = energy_error / tol_e, force_left / tol_f
     if ratio_e >= ratio_f:
         return _measure("dimer_dissociation", curve, "|E(r >= cutoff) - E(isolated atoms)|", energy_error,
@@ -288,11 +306,11 @@ def check_dimer_dissociation(curve: DimerCurve, section, dtype="float64") -> Mea
                     r_at=curve.cutoff + 0.5, energy_error=energy_error)
 
 
-def _energy_scale(energy, section) -> float:
+def _energy_scale(energy, settings) -> float:
     """The energy rounding is relative to: at least two atoms' typical atomic energy. A dimer's
     total can be small (CHGNet's Nd2 at 5.75 A: -0.89 eV) while its float32 noise (~7e-6 eV)
     follows the atomic terms that cancel in it."""
-    return max(abs(float(energy)), 2 * float(section.atomic_energy_scale))
+    return max(abs(float(energy)), 2 * float(settings.atomic_energy_scale))
 
 
 def arena_metrics(curve: DimerCurve) -> dict:
@@ -307,13 +325,13 @@ def arena_metrics(curve: DimerCurve) -> dict:
     return {k: (v if np.isfinite(v) else None) for k, v in metrics_of_curve(r, e - e[-1], f).items()}
 
 
-def pairs_for(model, section, seed=0) -> list[tuple[str, str]]:
+def pairs_for(model, settings, seed=0) -> list[tuple[str, str]]:
     """Homonuclear pairs of the declared elements (a sample of `max_elements`), plus the
     heteronuclear pairs among them when `pairs` is true."""
-    elements = sample_elements(model.elements or FALLBACK_ELEMENTS, int(section.max_elements), seed)
+    elements = sample_elements(model.elements or FALLBACK_ELEMENTS, int(settings.max_elements), seed)
     pairs = [(s, s) for s in elements]
-    if section.pairs:
-        mixed = sample_elements(elements, int(section.max_pair_elements), seed + 1)
+    if settings.pairs:
+        mixed = sample_elements(elements, int(settings.max_pair_elements), seed + 1)
         pairs += [(a, b) for i, a in enumerate(mixed) for b in mixed[i + 1:]]
     return pairs
 

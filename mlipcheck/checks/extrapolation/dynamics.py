@@ -15,6 +15,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.md.verlet import VelocityVerlet
 
 from mlipcheck.checks.extrapolation.crazy_cubes import min_bond_fraction
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate, evaluate_all, wants_stress
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.errors import ModelCallError
@@ -51,12 +52,12 @@ def evaluate_images(model, images):
         image.calc._store(prediction)
 
 
-def _time_step(atoms, section):
+def _time_step(atoms, settings):
     light = any(covalent_radii[z] < 0.5 for z in atoms.numbers)  # hydrogen moves fast
-    return float(section.time_step_fs) * (0.5 if light else 1.0) * units.fs
+    return float(settings.time_step_fs) * (0.5 if light else 1.0) * units.fs
 
 
-def _run(model, atoms, dynamics, steps, every, section):
+def _run(model, atoms, dynamics, steps, every, settings):
     """Run `steps` steps; return (problem or None, step, frame, energies per atom)."""
     start = atoms.get_potential_energy() / len(atoms)
     trace = []
@@ -69,66 +70,70 @@ def _run(model, atoms, dynamics, steps, every, section):
                 raise
             return f"non-finite output ({exc})", step, atoms.copy(), trace
         trace.append(energy + atoms.get_kinetic_energy() / len(atoms))
-        if min_bond_fraction(atoms) < section.collapse_fraction:
+        if min_bond_fraction(atoms) < settings.collapse_fraction:
             return (f"atoms collapsed (closest pair at {min_bond_fraction(atoms):.2f} of its bond length)",
                     step + every, atoms.copy(), trace)
-        if abs(energy - start) > section.runaway_ev_per_atom:
+        if abs(energy - start) > settings.runaway_ev_per_atom:
             return (f"potential energy ran away by {energy - start:+.2f} eV/atom", step + every, atoms.copy(), trace)
     return None, steps, None, trace
 
 
-def _prepared(case, section, compress=1.0):
+def _prepared(case, settings, compress=1.0):
     atoms = case.atoms.copy()
-    while len(atoms) < int(section.min_atoms):
+    while len(atoms) < int(settings.min_atoms):
         atoms = atoms.repeat([2 if atoms.cell.lengths()[k] == min(atoms.cell.lengths()) else 1 for k in range(3)])
     if compress != 1.0:
         atoms.set_cell(atoms.cell.array * compress ** (1 / 3), scale_atoms=True)
     return atoms
 
 
-def check_md_stability(model, case, section, seed=0) -> Measurement:
+def check_md_stability(ctx, case, settings) -> Measurement:
     """Langevin MD from a hot start and from a compressed start."""
-    runs = [("hot", 1.0, float(section.hot_temperature_K)),
-            ("compressed", float(section.compressed_volume), float(section.compressed_temperature_K))]
-    steps = int(section.steps)
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
+    runs = [("hot", 1.0, float(settings.hot_temperature_K)),
+            ("compressed", float(settings.compressed_volume), float(settings.compressed_temperature_K))]
+    steps = int(settings.steps)
     for label, compress, temperature in runs:
-        atoms = _prepared(case, section, compress)
+        atoms = _prepared(case, settings, compress)
         atoms.calc = Evaluated(model)
         rng = np.random.default_rng(seed)
         MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
         Stationary(atoms)
-        dynamics = Langevin(atoms, _time_step(atoms, section), temperature_K=temperature,
+        dynamics = Langevin(atoms, _time_step(atoms, settings), temperature_K=temperature,
                             friction=0.02 / units.fs, rng=rng, fixcm=False)
-        problem, step, frame, _ = _run(model, atoms, dynamics, steps, int(section.check_every), section)
+        problem, step, frame, _ = _run(model, atoms, dynamics, steps, int(settings.check_every), settings)
         if problem:
             return Measurement("md_stability", f"{label} run ({temperature:.0f} K): {problem} at step {step}",
                                1, "failed runs", 0, False, case=case.name, atoms=frame, seed=seed,
                                details={"step": step, "run": label})
     return Measurement("md_stability", "failed runs (hot, compressed)", 0, "failed runs", 0, True, case=case.name,
-                       details={"steps": steps, "atoms": len(_prepared(case, section))}, seed=seed)
+                       details={"steps": steps, "atoms": len(_prepared(case, settings))}, seed=seed)
 
 
-def check_nve_drift(model, case, section, seed=0) -> Measurement:
+def check_nve_drift(ctx, case, settings) -> Measurement:
     """Velocity Verlet at a moderate temperature: the total energy's drift (slope of a linear
     fit, meV/atom/ps), also relative to the kinetic energy's fluctuation (ml-peg's proposal)."""
-    atoms = _prepared(case, section)
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
+    atoms = _prepared(case, settings)
     atoms.calc = Evaluated(model)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=float(section.nve_temperature_K),
+    MaxwellBoltzmannDistribution(atoms, temperature_K=float(settings.nve_temperature_K),
                                  rng=np.random.default_rng(seed))
     Stationary(atoms)
-    dt = _time_step(atoms, section)
+    dt = _time_step(atoms, settings)
     dynamics = VelocityVerlet(atoms, dt)
     kinetic = []
     dynamics.attach(lambda: kinetic.append(atoms.get_kinetic_energy() / len(atoms)), interval=1)
-    steps = int(section.nve_steps)
-    problem, step, frame, totals = _run(model, atoms, dynamics, steps, 1, section)
+    steps = int(settings.nve_steps)
+    problem, step, frame, totals = _run(model, atoms, dynamics, steps, 1, settings)
     if problem:
         return Measurement("nve_drift", f"{problem} at step {step}", np.inf, "meV/atom/ps",
-                           float(section.max_drift_mev_per_atom_ps), False, case=case.name, atoms=frame, seed=seed)
+                           float(settings.max_drift_mev_per_atom_ps), False, case=case.name, atoms=frame, seed=seed)
     time_ps = np.arange(1, len(totals) + 1) * dt / (1000 * units.fs)
     slope = float(np.polyfit(time_ps, np.array(totals) * 1000, 1)[0])  # meV/atom/ps
     fluctuation = float(np.std(kinetic) * 1000) or np.nan
-    threshold = float(section.max_drift_mev_per_atom_ps)
+    threshold = float(settings.max_drift_mev_per_atom_ps)
     return Measurement(
         "nve_drift", "|total energy drift|", abs(slope), "meV/atom/ps", threshold, abs(slope) <= threshold,
         case=case.name, atoms=atoms if abs(slope) > threshold else None, seed=seed,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import budget_left, evaluate
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.tolerances import compare, verdict
@@ -43,13 +44,17 @@ def thread_structures(cases, threads: int, seed: int) -> list:
     return out
 
 
-def check_thread_safety(model, cases, settings, tolerances, seed=0) -> Measurement:
+def check_thread_safety(ctx, cases, settings) -> Measurement:
     """`threads` threads, each with its own calculator of the model (as a threaded workflow has),
     make every call together: a barrier releases them at once, each with a different structure
     (of a different size), and Python switches threads every 10 us, so their calls overlap by
     construction, not by luck. Over len(structures) x `rounds` rounds every thread computes every
     structure; each answer is compared with the one computed alone, with the invariance
-    tolerances (`tolerances`: a profile's [invariance] section)."""
+    tolerances. `settings`: the profile's [concurrency] and [invariance] sections
+    (`profile.sections("concurrency", "invariance")`)."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
+    tolerances, settings = settings.invariance, settings.concurrency
     threads = int(settings.threads)
     structures = thread_structures(cases, threads, seed)
     sequential = [evaluate(model, atoms) for atoms in structures]
@@ -155,7 +160,7 @@ def _trimmed_mean(values, cut=0.2) -> float:
     return float(ordered[k: len(ordered) - k].mean())
 
 
-def check_memory_growth(model, case, section, seed=0) -> Measurement:
+def check_memory_growth(ctx, case, settings) -> Measurement:
     """A leak is memory that keeps growing with calls. After `warmup_calls`, `calls` calls on
     one structure; after each, the bytes in use by malloc (glibc's own statistics: torch, numpy,
     C libraries) and by Python (tracemalloc). The growth per call is the trimmed mean of the
@@ -163,15 +168,17 @@ def check_memory_growth(model, case, section, seed=0) -> Measurement:
     judged. Resident memory is reported beside it, not judged: it moves with what the allocator
     keeps and what else the process holds (CHGNet's 'growth' was 36.5 MB after a tiny MACE model
     had been loaded first, 0.02 MB of it Python's)."""
+    ctx = as_context(ctx)
+    model, seed = ctx.model, ctx.seed
     import tracemalloc
 
     heap_mb = _heap_reader()
-    for _ in range(int(section.warmup_calls)):
+    for _ in range(int(settings.warmup_calls)):
         evaluate(model, case.atoms)
     tracing = tracemalloc.is_tracing()
     if not tracing:
         tracemalloc.start()
-    calls = int(section.calls)
+    calls = int(settings.calls)
     cuda = sys.modules["torch"].cuda if model.device.startswith("cuda") and "torch" in sys.modules else None
     heap, traced, rss, gpu = [], [], [], []
     try:
@@ -189,7 +196,7 @@ def check_memory_growth(model, case, section, seed=0) -> Measurement:
     traced_kb = 1024 * _trimmed_mean(np.diff(traced))
     gpu_kb = 1024 * _trimmed_mean(np.diff(gpu)) if gpu else 0.0
     per_call_kb = max(heap_kb, traced_kb, gpu_kb)
-    allowance = float(section.max_leak_kb_per_call)
+    allowance = float(settings.max_leak_kb_per_call)
     passed = per_call_kb <= allowance
     source = {heap_kb: "malloc", traced_kb: "Python", gpu_kb: "GPU"}[per_call_kb]
     return Measurement("memory_growth", f"memory kept per call over {calls} repeated calls ({source}, trimmed mean)",

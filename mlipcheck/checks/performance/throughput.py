@@ -24,6 +24,7 @@ from ase import Atoms
 from ase.build import bulk
 
 from mlipcheck.checks.performance.concurrency import proc_mb, resident_mb
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
@@ -170,7 +171,7 @@ def one_thread():
         torch.set_num_threads(before)
 
 
-def check_scaling(model, symbol: str, section) -> Measurement:
+def check_scaling(ctx, symbol, settings) -> Measurement:
     """The exponent of cost against size, measured so that load on the machine cannot move it:
     CPU time of the process (not wall time) on one thread, sizes interleaved over
     `scaling_rounds` rounds (each size timed after a warm call on it, a fast call repeated until the
@@ -179,10 +180,11 @@ def check_scaling(model, symbol: str, section) -> Measurement:
     busy processes gave CHGNet 2.15 where it measures 1.18 alone. Sizes that would not fit in
     memory (extrapolated from the smaller ones' peaks) are left out, and so are sizes that would
     take more than half of it (SCALING_MEMORY_SHARE)."""
+    model = as_context(ctx).model
     total = memory_budget_mb()
     structures, first, peaks, gpu_peaks = [], [], [], []
     with one_thread():
-        for n in section.sizes:  # smallest first: each size's first call and its peak memory
+        for n in settings.sizes:  # smallest first: each size's first call and its peak memory
             if len(peaks) >= 2 and peaks[-1][1] and peaks[-2][1] and total:
                 (n1, p1), (n2, p2) = peaks[-2], peaks[-1]
                 needed = p2 + max((p2 - p1) / max(n2 - n1, 1), 0.0) * (int(n) - n2)
@@ -204,7 +206,7 @@ def check_scaling(model, symbol: str, section) -> Measurement:
         # calls per sample: enough that one sample lasts SCALING_SAMPLE_S (a 13 ms call timed once
         # read 26 ms on a shared CI machine and moved EMT's exponent by 0.15)
         repeats = [max(1, min(SCALING_MAX_REPEATS, math.ceil(SCALING_SAMPLE_S / max(f, 1e-6)))) for f in first]
-        for _ in range(int(section.scaling_rounds)):
+        for _ in range(int(settings.scaling_rounds)):
             for times, atoms, calls in zip(cpu, structures, repeats):
                 # a call on the same size first: the first call after a change of size pays for
                 # re-allocation (CHGNet, 64 atoms: 0.74 s right after 27 atoms, 0.52 s after itself)
@@ -218,16 +220,16 @@ def check_scaling(model, symbol: str, section) -> Measurement:
     n = np.array([len(a) for a in structures], float)
     t = np.array([min(times) for times in cpu])
     # the slope over the largest sizes: small systems are dominated by fixed per-call overhead
-    keep = n >= float(section.fit_from_atoms)
+    keep = n >= float(settings.fit_from_atoms)
     if keep.sum() < 2:
         keep = np.ones_like(n, bool)
     exponent = float(np.polyfit(np.log(n[keep]), np.log(t[keep]), 1)[0])
-    limit = float(section.max_exponent)
+    limit = float(settings.max_exponent)
     what = "GPU wall time" if clock is time.perf_counter else "CPU time, one thread"
     return Measurement("scaling", f"d log(time) / d log(N) over N >= {int(n[keep].min())} ({what})",
                        exponent, "", limit, bool(exponent <= limit), case=symbol,
                        details={"sizes": n.astype(int).tolist(), "cpu_s_one_thread": np.round(t, 6).tolist(),
-                                "rounds": int(section.scaling_rounds), "calls_per_sample": repeats,
+                                "rounds": int(settings.scaling_rounds), "calls_per_sample": repeats,
                                 "first_call_s": [round(f, 6) for f in first],
                                 "peak_rss_mb": [p for _, p in peaks], "gpu_peak_mb": gpu_peaks,
                                 "cpu_s_samples": [np.round(s, 6).tolist() for s in cpu],

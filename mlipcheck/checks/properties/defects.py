@@ -22,6 +22,7 @@ from ase.build import bulk
 from ase.units import J, m
 
 from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
@@ -55,50 +56,52 @@ def vacancy_references() -> dict[str, VacancyReference]:
             for r in csv.DictReader(rows)}
 
 
-def relaxed_bulk(model, element: str, structure: str, section) -> Atoms:
+def relaxed_bulk(model, element: str, structure: str, settings) -> Atoms:
     """The conventional cubic cell of the element, relaxed by the model (symmetry kept)."""
     key = ("relaxed_bulk", element, structure)
     if key not in memo(model):
         atoms = bulk(element, structure, cubic=True)
-        memo(model)[key] = relax(model, atoms, float(section.fmax), int(section.steps))[0]
+        memo(model)[key] = relax(model, atoms, float(settings.fmax), int(settings.steps))[0]
     return memo(model)[key]
 
 
-def vacancy_energy(model, cell: Atoms, repeat: int, section) -> tuple[float, Atoms]:
+def vacancy_energy(model, cell: Atoms, repeat: int, settings) -> tuple[float, Atoms]:
     perfect = cell.repeat(repeat)
     e_bulk = evaluate(model, perfect, stress=False).energy
     defect = perfect.copy()
     del defect[0]
-    relaxed, converged, _ = relax(model, defect, float(section.fmax), int(section.steps), keep_symmetry=False,
+    relaxed, converged, _ = relax(model, defect, float(settings.fmax), int(settings.steps), keep_symmetry=False,
                                   cell=False)
     e_vac = evaluate(model, relaxed, stress=False).energy
     n = len(perfect)
     return e_vac - (n - 1) / n * e_bulk, relaxed
 
 
-def check_vacancy_energy(model, reference: VacancyReference, section, seed=0) -> Measurement:
+def check_vacancy_energy(ctx, reference: VacancyReference, settings) -> Measurement:
     """E_f of the largest supercell in `repeats` against the reference."""
-    return _vacancy(model, reference, section)["vacancy_energy"]
+    model = as_context(ctx).model
+    return _vacancy(model, reference, settings)["vacancy_energy"]
 
 
-def check_vacancy_size_convergence(model, reference: VacancyReference, section, seed=0) -> Measurement:
+def check_vacancy_size_convergence(ctx, reference: VacancyReference, settings) -> Measurement:
     """The change of E_f from the smallest to the largest supercell in `repeats`."""
-    measurements = _vacancy(model, reference, section)
+    model = as_context(ctx).model
+    measurements = _vacancy(model, reference, settings)
     if "vacancy_size_convergence" not in measurements:
         raise NotApplicable("one supercell size in this profile (repeats); the full profile checks convergence")
     return measurements["vacancy_size_convergence"]
 
 
-def _vacancy(model, reference: VacancyReference, section) -> dict[str, Measurement]:
+def _vacancy(model, reference: VacancyReference, settings) -> dict[str, Measurement]:
     """E_f of each supercell size and the verdicts on them, computed once per model and element."""
-    key = ("vacancy", reference.element, tuple(section.repeats))
+    key = ("vacancy", reference.element, tuple(settings.repeats))
     if key in memo(model):
         return memo(model)[key]
-    cell = relaxed_bulk(model, reference.element, reference.structure, section)
-    sizes = sorted(int(r) for r in section.repeats)
+    cell = relaxed_bulk(model, reference.element, reference.structure, settings)
+    sizes = sorted(int(r) for r in settings.repeats)
     energies, structure = {}, None
     for n in sizes:
-        energies[n], structure = vacancy_energy(model, cell, n, section)
+        energies[n], structure = vacancy_energy(model, cell, n, settings)
     large = sizes[-1]
     details = {**{f"E_f_{n}x{n}x{n}_eV": e for n, e in energies.items()},
                "atoms_large": len(cell) * large**3, "reference_eV": reference.energy,
@@ -106,14 +109,14 @@ def _vacancy(model, reference: VacancyReference, section) -> dict[str, Measureme
                "experiment_eV": reference.experiment, "experiment_source": reference.experiment_source,
                "minus_experiment_eV": None if reference.experiment is None else energies[large] - reference.experiment,
                "lattice_A": float(cell.cell.lengths()[0])}
-    tolerance = float(section.vacancy_tolerance_eV)
+    tolerance = float(settings.vacancy_tolerance_eV)
     error = abs(energies[large] - reference.energy)
     out = {"vacancy_energy": Measurement(
         "vacancy_energy", f"|E_f - reference ({reference.kind})|", error, "eV", tolerance,
         bool(error <= tolerance), case=reference.element, details=details,
         atoms=None if error <= tolerance else structure)}
     if len(sizes) > 1:
-        convergence = float(section.size_convergence_eV)
+        convergence = float(settings.size_convergence_eV)
         change = abs(energies[large] - energies[sizes[0]])
         out["vacancy_size_convergence"] = Measurement(
             "vacancy_size_convergence", f"|E_f({large}^3) - E_f({sizes[0]}^3)|", change, "eV", convergence,
@@ -122,7 +125,7 @@ def _vacancy(model, reference: VacancyReference, section) -> dict[str, Measureme
     return out
 
 
-def interstitial_energy(model, cell: Atoms, repeat: int, section) -> tuple[float, Atoms]:
+def interstitial_energy(model, cell: Atoms, repeat: int, settings) -> tuple[float, Atoms]:
     """E(N+1, relaxed) - (N+1)/N E(N) for an atom added at the octahedral site (a/2, 0, 0) of the
     conventional cell, nudged off it so the relaxation can find a split dumbbell."""
     perfect = cell.repeat(repeat)
@@ -131,18 +134,19 @@ def interstitial_energy(model, cell: Atoms, repeat: int, section) -> tuple[float
     site = 0.5 * cell.cell.array[0] + np.array([0.03, 0.05, 0.07])
     defect.append(defect[0])
     defect.positions[-1] = site
-    relaxed, _, _ = relax(model, defect, float(section.fmax), int(section.steps), keep_symmetry=False, cell=False)
+    relaxed, _, _ = relax(model, defect, float(settings.fmax), int(settings.steps), keep_symmetry=False, cell=False)
     n = len(perfect)
     return evaluate(model, relaxed, stress=False).energy - (n + 1) / n * e_bulk, relaxed
 
 
-def check_interstitial(model, reference: VacancyReference, section) -> Measurement:
+def check_interstitial(ctx, reference: VacancyReference, settings) -> Measurement:
     """A self-interstitial costs more than a vacancy in every metal (Ehrhart 1991: 2-6 eV against
     0.6-3 eV); a model whose core is too soft or has a hole lets the extra atom in cheaply."""
-    cell = relaxed_bulk(model, reference.element, reference.structure, section)
-    n = max(int(r) for r in section.repeats)
-    e_int, structure = interstitial_energy(model, cell, n, section)
-    e_vac = check_vacancy_energy(model, reference, section).details[f"E_f_{n}x{n}x{n}_eV"]
+    model = as_context(ctx).model
+    cell = relaxed_bulk(model, reference.element, reference.structure, settings)
+    n = max(int(r) for r in settings.repeats)
+    e_int, structure = interstitial_energy(model, cell, n, settings)
+    e_vac = check_vacancy_energy(model, reference, settings).details[f"E_f_{n}x{n}x{n}_eV"]
     margin = e_int - e_vac
     return Measurement("interstitial_energy", "E_f(interstitial) - E_f(vacancy)", margin, "eV", 0.0,
                        bool(margin > 0), case=reference.element, relation=">",
@@ -181,20 +185,21 @@ def fcc_slab(element: str, a: float, facet: str, layers: int) -> Atoms:
     return build(element, (1, 1, layers), a=a, vacuum=8.0, periodic=True)
 
 
-def surface_energy(model, element: str, a: float, e_bulk: float, facet: str, layers: int, section) -> tuple[float, Atoms]:
+def surface_energy(model, element: str, a: float, e_bulk: float, facet: str, layers: int, settings) -> tuple[float, Atoms]:
     """(J/m^2, the relaxed slab) of an fcc `facet` slab at the model's lattice constant `a`, whose
     bulk energy per atom is `e_bulk` (eV)."""
     slab = fcc_slab(element, a, facet, layers)
     n = len(slab)
-    relaxed, _, _ = relax(model, slab, float(section.fmax), int(section.steps), keep_symmetry=False, cell=False)
+    relaxed, _, _ = relax(model, slab, float(settings.fmax), int(settings.steps), keep_symmetry=False, cell=False)
     area = np.linalg.norm(np.cross(relaxed.cell[0], relaxed.cell[1]))
     return (evaluate(model, relaxed, stress=False).energy - n * e_bulk) / (2 * area) / (J / m**2), relaxed
 
 
-def check_surface_energies(model, element: str, structure: str, section) -> Measurement:
+def check_surface_energies(ctx, reference: VacancyReference, settings) -> Measurement:
     """gamma(111) and gamma(100) of an fcc metal: both positive, and the close-packed (111) the
     lower (true of every fcc metal in DFT and experiment); the values are reported."""
-    gammas, slabs = _surface_gammas(model, element, structure, section)
+    model, element, structure = as_context(ctx).model, reference.element, reference.structure
+    gammas, slabs = _surface_gammas(model, element, structure, settings)
     details = {f"gamma_{facet}_J_m2": gamma for facet, gamma in gammas.items()}
     for facet, gamma in gammas.items():
         if not gamma > 0:
@@ -205,38 +210,39 @@ def check_surface_energies(model, element: str, structure: str, section) -> Meas
                        case=element, details=details, relation="<")
 
 
-def check_surface_energy_error(model, element: str, structure: str, section,
-                               references: dict[tuple[str, str], SurfaceReference] | None = None) -> Measurement:
-    """The larger relative error of gamma(111), gamma(100) against the PBE table (or `references`);
-    the failing facet's relaxed slab goes to the report."""
-    references = surface_references() if references is None else references
+def check_surface_energy_error(ctx, reference: VacancyReference, settings) -> Measurement:
+    """The larger relative error of gamma(111), gamma(100) against the PBE table (or the context's
+    `surface_references`); the failing facet's relaxed slab goes to the report."""
+    ctx = as_context(ctx)
+    model, element, structure = ctx.model, reference.element, reference.structure
+    references = surface_references() if ctx.surface_references is None else ctx.surface_references
     given = {facet: references[(element, facet)] for facet in ("111", "100") if (element, facet) in references}
     if not given:
         raise NotApplicable(f"no PBE surface energy of {element} in the reference table")
-    gammas, slabs = _surface_gammas(model, element, structure, section)
+    gammas, slabs = _surface_gammas(model, element, structure, settings)
     errors = {facet: (gammas[facet] - ref.gamma) / ref.gamma for facet, ref in given.items()}
     worst = max(errors, key=lambda facet: abs(errors[facet]))
     details = {**{f"gamma_{facet}_J_m2": gamma for facet, gamma in gammas.items()},
                **{f"gamma_{facet}_reference_J_m2": ref.gamma for facet, ref in given.items()},
                **{f"relative_error_{facet}": error for facet, error in errors.items()},
                "reference_source": given[worst].source}
-    tolerance = float(section.surface_energy_tolerance)
+    tolerance = float(settings.surface_energy_tolerance)
     passed = abs(errors[worst]) <= tolerance
     return Measurement("surface_energy_error", f"max |gamma - PBE| / PBE over {', '.join(f'({f})' for f in given)}",
                        abs(errors[worst]), "", tolerance, bool(passed), case=element, details=details,
                        atoms=None if passed else slabs[worst])
 
 
-def _surface_gammas(model, element: str, structure: str, section) -> tuple[dict[str, float], dict[str, Atoms]]:
+def _surface_gammas(model, element: str, structure: str, settings) -> tuple[dict[str, float], dict[str, Atoms]]:
     """({facet: J/m^2}, {facet: relaxed slab}) of (111) and (100), computed once per model and element."""
     if structure != "fcc":
         raise NotApplicable(f"surface energies are set up for fcc metals ({element} is {structure})")
-    layers = int(section.slab_layers)
+    layers = int(settings.slab_layers)
     key = ("surfaces", element, structure, layers)
     if key not in memo(model):
-        cell = relaxed_bulk(model, element, structure, section)  # cubic: symmetry kept
+        cell = relaxed_bulk(model, element, structure, settings)  # cubic: symmetry kept
         e_bulk = evaluate(model, cell, stress=False).energy / len(cell)  # once for both facets
         a = float(np.mean(cell.cell.lengths()))
-        computed = {facet: surface_energy(model, element, a, e_bulk, facet, layers, section) for facet in ("111", "100")}
+        computed = {facet: surface_energy(model, element, a, e_bulk, facet, layers, settings) for facet in ("111", "100")}
         memo(model)[key] = ({f: float(g) for f, (g, _) in computed.items()}, {f: slab for f, (_, slab) in computed.items()})
     return memo(model)[key]

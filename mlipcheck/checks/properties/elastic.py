@@ -30,6 +30,7 @@ from ase.formula import Formula
 from ase.units import GPa
 
 from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
@@ -52,19 +53,19 @@ def strained(atoms: Atoms, component: int, magnitude: float) -> Atoms:
     return out
 
 
-def _ions_relaxed(model, atoms: Atoms, section) -> Atoms:
+def _ions_relaxed(model, atoms: Atoms, settings) -> Atoms:
     if len(atoms) == 1:
         return atoms
     # relaxed-ion constants: the ions follow the strain
-    return relax(model, atoms, float(section.fmax), int(section.steps), keep_symmetry=False, cell=False)[0]
+    return relax(model, atoms, float(settings.fmax), int(settings.steps), keep_symmetry=False, cell=False)[0]
 
 
-def elastic_tensor(model, atoms: Atoms, section) -> tuple[np.ndarray, dict]:
+def elastic_tensor(model, atoms: Atoms, settings) -> tuple[np.ndarray, dict]:
     """(C in GPa at the smallest magnitude, {magnitude: C}) for the model's relaxed `atoms`. The
     strained cells' stresses, once their ions are relaxed, are evaluated in one batch."""
-    magnitudes = sorted(float(m) for m in section.strains)
+    magnitudes = sorted(float(m) for m in settings.strains)
     keys = [(m, j, sign) for m in magnitudes for j in range(6) for sign in (+1, -1)]
-    cells = [_ions_relaxed(model, strained(atoms, j, sign * m), section) for m, j, sign in keys]
+    cells = [_ions_relaxed(model, strained(atoms, j, sign * m), settings) for m, j, sign in keys]
     stress = {key: np.array([p.stress[a, b] for a, b in VOIGT])
               for key, p in zip(keys, evaluate_all(model, cells, stress=True))}
     by_magnitude = {}
@@ -93,31 +94,32 @@ def moduli(c: np.ndarray) -> dict:
     return out
 
 
-def relaxed_elastic_tensor(model, atoms: Atoms, section) -> tuple[Atoms, np.ndarray, dict]:
+def relaxed_elastic_tensor(model, atoms: Atoms, settings) -> tuple[Atoms, np.ndarray, dict]:
     """(relaxed cell, C at the smallest strain, {magnitude: C}) of the model's crystal, computed
     once per model and settings: the stability and the reference checks read the same tensor."""
     key = ("elastic", atoms.get_chemical_formula(), atoms.cell.cellpar().round(4).tobytes(),
-           tuple(float(m) for m in section.strains), float(section.fmax))
+           tuple(float(m) for m in settings.strains), float(settings.fmax))
     if key not in memo(model):
-        cell, _, _ = relax(model, atoms, float(section.fmax), int(section.steps))
-        memo(model)[key] = (cell, *elastic_tensor(model, cell, section))
+        cell, _, _ = relax(model, atoms, float(settings.fmax), int(settings.steps))
+        memo(model)[key] = (cell, *elastic_tensor(model, cell, settings))
     return memo(model)[key]
 
 
-def check_mechanical_stability(model, name: str, atoms: Atoms, section) -> Measurement:
+def check_mechanical_stability(ctx, atoms: Atoms, settings) -> Measurement:
     """Born stability of the model's relaxed crystal: the smallest eigenvalue of C must be
     positive. The constants at the smallest and largest strain must agree within
     `max_nonlinearity` (relative to the largest |C_ij|), or the fit is not linear: said in the
     details (`nonlinearity`), and the smallest strain's constants are judged."""
-    cell, c, by_magnitude = relaxed_elastic_tensor(model, atoms, section)
+    model, name = as_context(ctx).model, atoms.get_chemical_formula()
+    cell, c, by_magnitude = relaxed_elastic_tensor(model, atoms, settings)
     eigenvalues = np.linalg.eigvalsh(c)
     scale = float(np.abs(c).max()) or 1.0
     nonlinearity = float(np.abs(by_magnitude[max(by_magnitude)] - c).max() / scale)
     details = {f"C{i + 1}{j + 1}_GPa": round(float(c[i, j]), 3) for i in range(6) for j in range(i, 6)
                if abs(c[i, j]) > 1e-6 * scale}
     details.update(moduli(c), eigenvalues_GPa=np.round(eigenvalues, 3).tolist(), nonlinearity=nonlinearity,
-                   linear=bool(nonlinearity <= float(section.max_nonlinearity)),
-                   strains=[float(m) for m in section.strains], atoms=len(cell))
+                   linear=bool(nonlinearity <= float(settings.max_nonlinearity)),
+                   strains=[float(m) for m in settings.strains], atoms=len(cell))
     smallest = float(eigenvalues.min())
     passed = smallest > 0
     return Measurement("mechanical_stability", "smallest eigenvalue of the elastic tensor (Born)", smallest, "GPa",
@@ -248,15 +250,34 @@ def _model_constants(c: np.ndarray, reference: ElasticReference) -> dict:
             "C33": float(c[2, 2]), "C44": float((c[3, 3] + c[4, 4]) / 2)}
 
 
-def elastic_comparison(model, name: str, atoms: Atoms, references, section) -> dict[str, Measurement]:
-    """Two verdicts of the model's tensor against the first reference that matches `atoms`:
+def check_elastic_moduli(ctx, atoms: Atoms, settings) -> Measurement:
+    """The larger relative error of the model's Hill bulk and shear moduli against the first
+    reference that matches `atoms` (the user's --elastic-reference rows, then mlipcheck's table)."""
+    ctx = as_context(ctx)
+    return elastic_comparison(ctx.model, atoms, elastic_references(ctx), settings)["elastic_moduli"]
+
+
+def check_elastic_softening(ctx, atoms: Atoms, settings) -> Measurement:
+    """The slope of the model's C_ij against the reference's (y = s x): softening below 1."""
+    ctx = as_context(ctx)
+    return elastic_comparison(ctx.model, atoms, elastic_references(ctx), settings)["elastic_softening"]
+
+
+def elastic_references(ctx) -> list:
+    """The context's rows (the user's own win), then mlipcheck's PBE table."""
+    return list(ctx.elastic_references) + list(default_elastic_references())
+
+
+def elastic_comparison(model, atoms: Atoms, references, settings) -> dict[str, Measurement]:
+    """Both verdicts of the model's tensor against the first reference that matches `atoms`:
     `elastic_moduli` (the larger relative error of the Hill bulk and shear moduli) and
     `elastic_softening` (slope of the model's constants against the reference's)."""
+    name = atoms.get_chemical_formula()
     reference = next((r for r in references if r.matches(atoms)), None)
     if reference is None:
         raise NotApplicable(f"no elastic reference for {name} ({_coordination(atoms)}-fold coordinated); "
                             "give one with --elastic-reference")
-    cell, c, _ = relaxed_elastic_tensor(model, atoms, section)
+    cell, c, _ = relaxed_elastic_tensor(model, atoms, settings)
     model_constants = _model_constants(c, reference)
     keys = list(reference.constants)
     if set(LATTICE_CONSTANTS[reference.lattice]) <= set(keys):
@@ -275,8 +296,8 @@ def elastic_comparison(model, name: str, atoms: Atoms, references, section) -> d
                   for side, value in (("", got), ("_reference", want))},
                **{f"{m}_error": round(e, 4) for m, e in errors.items()}, "softening_scale": s}
     worst = max(errors.values())
-    limit = float(section.max_modulus_error)
-    low, high = (float(v) for v in section.softening_range)
+    limit = float(settings.max_modulus_error)
+    low, high = (float(v) for v in settings.softening_range)
     soft = s if s is not None else float("nan")
     passed_soft = s is not None and low <= s <= high
     return {

@@ -22,6 +22,7 @@ from ase import Atoms
 from ase.units import GPa
 from scipy.optimize import least_squares
 
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
@@ -79,10 +80,10 @@ def delta_gauge(a: EosFit, b: EosFit, points=1001) -> float:
     return float(np.sqrt(np.trapezoid(diff ** 2, v) / (v[-1] - v[0])))
 
 
-def eos_curve(model, atoms: Atoms, v_per_atom_centre: float, section) -> tuple[np.ndarray, np.ndarray]:
+def eos_curve(model, atoms: Atoms, v_per_atom_centre: float, settings) -> tuple[np.ndarray, np.ndarray]:
     """Energies per atom at `points` volumes spanning +-`span` around the centre volume."""
     n = len(atoms)
-    factors = np.linspace(1 - float(section.span), 1 + float(section.span), int(section.points))
+    factors = np.linspace(1 - float(settings.span), 1 + float(settings.span), int(settings.points))
     cells = []
     for f in factors:
         scaled = atoms.copy()
@@ -92,37 +93,40 @@ def eos_curve(model, atoms: Atoms, v_per_atom_centre: float, section) -> tuple[n
     return np.array([c.get_volume() / n for c in cells]), np.array(energies)
 
 
-def model_eos(model, reference: EosReference, section) -> tuple[EosFit, np.ndarray, np.ndarray]:
+def model_eos(model, reference: EosReference, settings) -> tuple[EosFit, np.ndarray, np.ndarray]:
     """The model's E(V): a scan around the reference volume finds the model's own minimum; the
     final curve is centred on it (cached per model and reference)."""
     key = ("eos", reference.name, reference.source)
     if key not in memo(model):
-        v, e = eos_curve(model, reference.atoms, reference.v0, section)
+        v, e = eos_curve(model, reference.atoms, reference.v0, settings)
         first = fit_birch_murnaghan(v, e)
         centre = first.v0 if 0.5 * reference.v0 < first.v0 < 2 * reference.v0 else v[int(np.argmin(e))]
-        v, e = eos_curve(model, reference.atoms, centre, section)
+        v, e = eos_curve(model, reference.atoms, centre, settings)
         memo(model)[key] = (fit_birch_murnaghan(v, e), v, e)
     return memo(model)[key]
 
 
-def check_eos_delta(model, reference: EosReference, section, seed=0) -> Measurement:
+def check_eos_delta(ctx, reference: EosReference, settings) -> Measurement:
     """Delta gauge of the model's E(V) against the reference's (meV/atom)."""
-    return _eos_measurements(model, reference, section)["eos_delta"]
+    model = as_context(ctx).model
+    return _eos_measurements(model, reference, settings)["eos_delta"]
 
 
-def check_eos_volume(model, reference: EosReference, section, seed=0) -> Measurement:
+def check_eos_volume(ctx, reference: EosReference, settings) -> Measurement:
     """Relative error of the equilibrium volume V0."""
-    return _eos_measurements(model, reference, section)["eos_volume"]
+    model = as_context(ctx).model
+    return _eos_measurements(model, reference, settings)["eos_volume"]
 
 
-def check_eos_bulk_modulus(model, reference: EosReference, section, seed=0) -> Measurement:
+def check_eos_bulk_modulus(ctx, reference: EosReference, settings) -> Measurement:
     """Relative error of the bulk modulus B0."""
-    return _eos_measurements(model, reference, section)["eos_bulk_modulus"]
+    model = as_context(ctx).model
+    return _eos_measurements(model, reference, settings)["eos_bulk_modulus"]
 
 
-def _eos_measurements(model, reference: EosReference, section) -> dict[str, Measurement]:
+def _eos_measurements(model, reference: EosReference, settings) -> dict[str, Measurement]:
     """Three verdicts of one E(V) curve (memoised): Delta, relative error of V0 and of B0."""
-    fit, v, e = model_eos(model, reference, section)
+    fit, v, e = model_eos(model, reference, settings)
     ref = reference.fit()
     inside = v.min() <= fit.v0 <= v.max()
     delta = 1e3 * delta_gauge(fit, ref) if inside else float("inf")
@@ -138,9 +142,9 @@ def _eos_measurements(model, reference: EosReference, section) -> dict[str, Meas
     delta_metric = ("Delta gauge vs reference EOS" if inside else
                     f"Delta gauge: the fitted minimum V0 = {fit.v0:.3g} A^3/atom lies outside the scan "
                     f"({v.min():.3g}-{v.max():.3g}), so")
-    rows = [("eos_delta", delta_metric, delta, "meV/atom", float(section.max_delta_mev_per_atom)),
-            ("eos_volume", "|V0 - V0_ref| / V0_ref", v0_error, "", float(section.max_v0_relative_error)),
-            ("eos_bulk_modulus", "|B0 - B0_ref| / B0_ref", b0_error, "", float(section.max_b0_relative_error))]
+    rows = [("eos_delta", delta_metric, delta, "meV/atom", float(settings.max_delta_mev_per_atom)),
+            ("eos_volume", "|V0 - V0_ref| / V0_ref", v0_error, "", float(settings.max_v0_relative_error)),
+            ("eos_bulk_modulus", "|B0 - B0_ref| / B0_ref", b0_error, "", float(settings.max_b0_relative_error))]
     return {check: Measurement(check, metric, float(value), unit, limit, bool(value <= limit), case=reference.name,
                                details=details, atoms=None if value <= limit else atoms)
             for check, metric, value, unit, limit in rows}

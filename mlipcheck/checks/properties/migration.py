@@ -28,6 +28,7 @@ from ase.mep import NEB
 from mlipcheck.checks.extrapolation.dynamics import Evaluated, evaluate_images
 from mlipcheck.checks.properties.defects import VacancyReference, relaxed_bulk
 from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all
 from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
@@ -46,31 +47,31 @@ class Band:
     unresolved_steps: int  # band steps whose force integral did not converge (flagged, still judged)
 
 
-def migration_band(model, reference: VacancyReference, section) -> Band:
+def migration_band(model, reference: VacancyReference, settings) -> Band:
     """The converged (or step-bounded) climbing-image band of one nearest-neighbour vacancy jump,
     computed once per model, element and settings."""
-    if not section.run_migration:
+    if not settings.run_migration:
         raise NotApplicable("vacancy migration (NEB) runs in the full profile ([defects] run_migration)")
-    key = ("migration", reference.element, int(section.migration_repeat), int(section.migration_images),
-           float(section.migration_fmax), int(section.migration_steps))
+    key = ("migration", reference.element, int(settings.migration_repeat), int(settings.migration_images),
+           float(settings.migration_fmax), int(settings.migration_steps))
     if key in memo(model):
         return memo(model)[key]
     from ase.optimize import FIRE
 
     if reference.structure != "fcc":
         raise NotApplicable(f"migration is set up for fcc crystals ({reference.element} is {reference.structure})")
-    cell = relaxed_bulk(model, reference.element, reference.structure, section)
-    perfect = cell.repeat(int(section.migration_repeat))
+    cell = relaxed_bulk(model, reference.element, reference.structure, settings)
+    perfect = cell.repeat(int(settings.migration_repeat))
     distances = perfect.get_distances(0, range(1, len(perfect)), mic=True)
     jumper = 1 + int(np.argmin(distances))  # a nearest neighbour of site 0, which is emptied
     initial = perfect.copy()
     final = perfect.copy()
     final.positions[jumper] = perfect.positions[0]
     del initial[0], final[0]
-    fmax, steps = float(section.migration_fmax), int(section.migration_steps)
+    fmax, steps = float(settings.migration_fmax), int(settings.migration_steps)
     initial = relax(model, initial, fmax, steps, keep_symmetry=False, cell=False)[0]
     final = relax(model, final, fmax, steps, keep_symmetry=False, cell=False)[0]
-    images = [initial] + [initial.copy() for _ in range(int(section.migration_images))] + [final]
+    images = [initial] + [initial.copy() for _ in range(int(settings.migration_images))] + [final]
     for image in images:
         image.calc = Evaluated(model)
     band = BatchedNEB(images, climb=True, method="improvedtangent")
@@ -153,15 +154,16 @@ def interior_extrema(energies: np.ndarray, noise: float) -> tuple[int, int]:
     return maxima, minima
 
 
-def check_migration_path(model, reference: VacancyReference, section, seed=0) -> Measurement:
+def check_migration_path(ctx, reference: VacancyReference, settings) -> Measurement:
     """One maximum and no minimum between the end states of a nearest-neighbour vacancy jump."""
-    band = migration_band(model, reference, section)
-    maxima, minima = interior_extrema(band.energies, float(section.migration_noise_eV))
+    model = as_context(ctx).model
+    band = migration_band(model, reference, settings)
+    maxima, minima = interior_extrema(band.energies, float(settings.migration_noise_eV))
     extra = minima + abs(maxima - 1)
     details = {**_band_details(band), "interior_maxima": maxima, "interior_minima": minima,
                "reference_barrier_eV": reference.migration}
     if not band.converged:
-        details["note"] = f"band not converged to fmax {section['migration_fmax']} in {band.steps} steps"
+        details["note"] = f"band not converged to fmax {settings['migration_fmax']} in {band.steps} steps"
     passed = extra == 0
     worst = int(np.argmax(band.energies)) if maxima != 1 else int(np.argmin(band.energies[1:-1])) + 1
     return Measurement("migration_path", "extrema of the band's energy profile beyond one maximum", float(extra),
@@ -169,11 +171,12 @@ def check_migration_path(model, reference: VacancyReference, section, seed=0) ->
                        atoms=None if passed else band.images[worst])
 
 
-def check_migration_force_consistency(model, reference: VacancyReference, section, seed=0) -> Measurement:
+def check_migration_force_consistency(ctx, reference: VacancyReference, settings) -> Measurement:
     """The band's energies against the same profile integrated from its forces (trapezoid)."""
-    band = migration_band(model, reference, section)
+    model = as_context(ctx).model
+    band = migration_band(model, reference, settings)
     mismatch = np.abs(band.from_forces - band.energies)
-    limit = float(section.migration_force_consistency_eV)
+    limit = float(settings.migration_force_consistency_eV)
     worst = int(np.argmax(mismatch))
     passed = bool(mismatch.max() <= limit)
     return Measurement("migration_force_consistency", "max |E(image) - integral of -F.dR along the band|",
@@ -181,14 +184,15 @@ def check_migration_force_consistency(model, reference: VacancyReference, sectio
                        details=_band_details(band), atoms=None if passed else band.images[worst])
 
 
-def check_migration_barrier(model, reference: VacancyReference, section, seed=0) -> Measurement:
+def check_migration_barrier(ctx, reference: VacancyReference, settings) -> Measurement:
     """The band's barrier (highest image above the initial state) against the PBE barrier."""
+    model = as_context(ctx).model
     if reference.migration is None:
         raise NotApplicable(f"no PBE migration barrier tabulated for {reference.element}")
-    band = migration_band(model, reference, section)
+    band = migration_band(model, reference, settings)
     barrier = float(band.energies.max())
     error = abs(barrier - reference.migration)
-    limit = float(section.migration_barrier_tolerance_eV)
+    limit = float(settings.migration_barrier_tolerance_eV)
     passed = error <= limit
     details = {**_band_details(band), "reference_eV": reference.migration, "reference_source": reference.source,
                "minus_reference_eV": barrier - reference.migration}

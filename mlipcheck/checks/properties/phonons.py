@@ -22,8 +22,9 @@ import numpy as np
 from ase import Atoms
 
 from mlipcheck.checks.properties.relaxation import relax
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import evaluate_all
-from mlipcheck.engine.measurement import Measurement
+from mlipcheck.engine.measurement import Measurement, NotApplicable
 from mlipcheck.engine.memo import memo
 from mlipcheck.errors import ModelFailure
 from mlipcheck.targets import Target, provider
@@ -85,18 +86,18 @@ def model_phonopy(model, phonon):
     return new
 
 
-def crystal_phonopy(model, atoms: Atoms, section):
+def crystal_phonopy(model, atoms: Atoms, settings):
     """Phonopy for the model's own relaxed crystal: (phonon, relaxed atoms)."""
     from phonopy import Phonopy
 
     key = ("phonons", atoms.get_chemical_formula(), atoms.cell.cellpar().round(4).tobytes())
     if key not in memo(model):
-        relaxed, converged, steps = relax(model, atoms, float(section.relax_fmax), int(section.relax_steps))
+        relaxed, converged, steps = relax(model, atoms, float(settings.relax_fmax), int(settings.relax_steps))
         with warnings.catch_warnings():  # phonopy 4 warns that "auto" differs from phonopy 3's default
             warnings.simplefilter("ignore")
             phonon = Phonopy(to_phonopy_atoms(relaxed), primitive_matrix="auto",
-                             supercell_matrix=supercell_matrix(relaxed, float(section.min_width)))
-        phonon.generate_displacements(distance=float(section.displacement))
+                             supercell_matrix=supercell_matrix(relaxed, float(settings.min_width)))
+        phonon.generate_displacements(distance=float(settings.displacement))
         memo(model)[key] = (model_phonopy(model, phonon), relaxed, converged, steps)
     return memo(model)[key]
 
@@ -185,7 +186,7 @@ def frozen_phonon_energies(model, phonon, q, band, dimension) -> tuple[list[floa
     return [e - energies[0] for e in energies[1:]], noise
 
 
-def check_dynamical_stability(model, name, atoms, section) -> Measurement:
+def check_dynamical_stability(ctx, atoms, settings) -> Measurement:
     """The most negative frequency on the q-mesh (force constants with the acoustic sum rule
     imposed: its violation is the sum-rule check's) against the dtype's tolerance. Each imaginary
     mode beyond it (most negative first, one per distinct frequency, at most MAX_FROZEN_MODES)
@@ -194,17 +195,18 @@ def check_dynamical_stability(model, name, atoms, section) -> Measurement:
     either amplitude; one along which the energy rises is reported in the details, not judged
     (the force constants from 0.01 A displacements were not harmonic: the model's forces are not
     linear there). See _confirmed for the modes left untried."""
-    measured, relaxed, converged, steps = crystal_phonopy(model, atoms, section)
+    model, name = as_context(ctx).model, atoms.get_chemical_formula()
+    measured, relaxed, converged, steps = crystal_phonopy(model, atoms, settings)
     phonon = with_sum_rule(measured)
-    freqs = mesh_frequencies(phonon, [int(section.mesh)] * 3)
+    freqs = mesh_frequencies(phonon, [int(settings.mesh)] * 3)
     qpoints = phonon.get_mesh_dict()["qpoints"]
     at_gamma = np.flatnonzero(np.abs(qpoints).sum(axis=1) < 1e-9)
     for i in at_gamma:  # Gamma's acoustic modes are zero by the sum rule imposed
         freqs[i, np.argsort(np.abs(freqs[i]))[:3]] = 0.0
     worst = float(-freqs.min()) if freqs.min() < 0 else 0.0
-    limit = float(section.per_dtype("max_imaginary_thz", model.dtype))
+    limit = float(settings.per_dtype("max_imaginary_thz", model.dtype))
     gamma = gamma_frequencies(phonon)
-    details = {"mesh": int(section.mesh), "atoms_in_supercell": len(phonon.supercell), "relaxed": converged,
+    details = {"mesh": int(settings.mesh), "atoms_in_supercell": len(phonon.supercell), "relaxed": converged,
                "relax_steps": steps, "max_frequency_THz": float(freqs.max()), "gamma_THz": np.round(gamma, 4).tolist(),
                "band_THz": np.round(qpoint_frequencies(phonon, path_qpoints()), 4).tolist()}
     if worst > limit:
@@ -271,10 +273,13 @@ def sum_rule_diagnosis(model, phonon) -> dict:
             "nonlinearity": abs(self_fc[0] - self_fc[1]) / max(abs(self_fc[1]), 1e-12)}
 
 
-def check_acoustic_sum_rule(model, name, atoms, section) -> Measurement:
-    phonon, relaxed, _, _ = crystal_phonopy(model, atoms, section)
+def check_acoustic_sum_rule(ctx, atoms, settings) -> Measurement:
+    """The three acoustic frequencies at Gamma from force constants without the sum rule imposed:
+    near zero for a model whose energy does not depend on where the crystal sits."""
+    model, name = as_context(ctx).model, atoms.get_chemical_formula()
+    phonon, relaxed, _, _ = crystal_phonopy(model, atoms, settings)
     acoustic = np.sort(np.abs(gamma_frequencies(phonon)))[:3]
-    limit = float(section.per_dtype("max_acoustic_gamma_thz", model.dtype))
+    limit = float(settings.per_dtype("max_acoustic_gamma_thz", model.dtype))
     value = float(acoustic.max())
     details = {"acoustic_THz": acoustic.round(5).tolist()}
     if value > limit:  # one more supercell says whether the forces or their linearity broke it
@@ -351,12 +356,19 @@ def load_phonon_reference(folder):
     return phonon
 
 
-def check_phonon_reference(model, name, reference_phonon, section) -> Measurement:
+def check_phonon_reference(ctx, folder, settings) -> Measurement:
+    """Frequencies on the q-mesh of the model's force constants (the reference's supercell and
+    displacements) against the reference's, for a phonopy folder (`load_phonon_reference`)."""
+    model, name = as_context(ctx).model, str(folder)
+    reference_phonon = load_phonon_reference(folder)
+    missing = model.unsupported(reference_phonon.unitcell.symbols)
+    if missing:
+        raise NotApplicable(f"{model.label} does not declare {', '.join(missing)}")
     key = ("phonon_reference", name)
     if key not in memo(model):
         memo(model)[key] = model_phonopy(model, reference_phonon)
-    comparison = compare_phonons(memo(model)[key], reference_phonon, int(section.mesh))
-    limit = float(section.max_mesh_mae_thz)
+    comparison = compare_phonons(memo(model)[key], reference_phonon, int(settings.mesh))
+    limit = float(settings.max_mesh_mae_thz)
     value = comparison.mesh_mae
     return Measurement("phonon_reference", "MAE of frequencies on the q-mesh vs reference", value, "THz", limit,
                        bool(value <= limit), case=name,

@@ -11,6 +11,7 @@ import numpy as np
 from ase import Atoms
 
 from mlipcheck.checks.extrapolation.dynamics import Evaluated
+from mlipcheck.engine.context import as_context
 from mlipcheck.engine.evaluate import content_key
 from mlipcheck.engine.measurement import Measurement
 from mlipcheck.engine.memo import memo
@@ -92,17 +93,21 @@ def space_group(atoms: Atoms, symprec: float) -> str:
     return spglib.get_spacegroup(cell, symprec=symprec) or "none"
 
 
-def check_relaxation(model, name, atoms: Atoms, section, seed=0) -> Measurement:
-    """Relax a rattled copy of the ideal crystal `atoms`; pass if it converges within the budget
-    and ends in the ideal space group."""
+def check_relaxation(ctx, atoms: Atoms, settings) -> Measurement:
+    """Relax a rattled copy of the ideal crystal `atoms` (a cell of fewer than 4 atoms repeated
+    by `repeat` first); pass if it converges within the budget and ends in the ideal space group."""
+    ctx = as_context(ctx)
+    model, seed, name = ctx.model, ctx.seed, atoms.get_chemical_formula()
+    if len(atoms) < 4:
+        atoms = atoms.repeat(settings.repeat)
     ideal = space_group(atoms, 1e-5)
     rattled = atoms.copy()
     rng = np.random.default_rng(seed)
-    rattled.positions += rng.normal(0.0, float(section.rattle), rattled.positions.shape)
-    before = space_group(rattled, float(section.symprec))
-    fmax, budget = float(section.fmax), int(section.steps)
+    rattled.positions += rng.normal(0.0, float(settings.rattle), rattled.positions.shape)
+    before = space_group(rattled, float(settings.symprec))
+    fmax, budget = float(settings.fmax), int(settings.steps)
     relaxed, converged, steps = relax(model, rattled, fmax, budget, keep_symmetry=False)
-    after = space_group(relaxed, float(section.symprec))
+    after = space_group(relaxed, float(settings.symprec))
     details = {"converged": converged, "steps": steps, "space_group_ideal": ideal, "space_group_rattled": before,
                "space_group_relaxed": after, "fmax": fmax}
     if converged and after != ideal:
@@ -112,7 +117,7 @@ def check_relaxation(model, name, atoms: Atoms, section, seed=0) -> Measurement:
         # one stays distorted.
         tighter, converged, more = relax(model, relaxed, fmax / 10, 2 * budget - steps, keep_symmetry=False)
         relaxed, steps = tighter, steps + more
-        after = space_group(relaxed, float(section.symprec))
+        after = space_group(relaxed, float(settings.symprec))
         details.update(tightened_to_fmax=fmax / 10, space_group_tightened=after, converged=converged, steps=steps)
     limit = float(2 * budget if "tightened_to_fmax" in details else budget)
     if not converged:
@@ -121,7 +126,7 @@ def check_relaxation(model, name, atoms: Atoms, section, seed=0) -> Measurement:
                            atoms=relaxed, seed=seed, relation="<")
     if after != ideal:
         return Measurement("relaxation", f"space group after relaxing {after}, ideal {ideal} (symprec "
-                           f"{section['symprec']} A): changes", 1.0, "space groups", 0.0, False, case=name,
+                           f"{settings['symprec']} A): changes", 1.0, "space groups", 0.0, False, case=name,
                            details=details, atoms=relaxed, seed=seed)
     return Measurement("relaxation", "optimizer steps to fmax, space group kept", float(steps), "steps",
                        limit, True, case=name, details=details, seed=seed, relation="<")
