@@ -2,6 +2,8 @@
 energy-strain computation with ASE alone; Born stability passes EMT and fails a model whose
 shear is unstable; against a reference table, EMT's own constants pass and a uniformly softened
 EMT fails both the moduli and the softening verdicts; malformed tables are one clear error."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -147,12 +149,57 @@ def test_a_malformed_table_is_one_clear_error(tmp_path, row, message):
 def test_the_shipped_table_is_pbe_with_its_method():
     """Every row PBE with its method, C44 in each, Born stable; Cu, whose GPAW constants did not
     converge in k, comes with Ni from VASP (mlearn); Al from GPAW at 0.3 eV of smearing, 38^3."""
-    references = default_elastic_references()
+    references = [r for r in default_elastic_references() if r.moduli is None]
     assert {r.name for r in references} == {"Cu", "Ni", "Al", "W", "Si", "NaCl", "MgO", "LiF", "SiC"}
     for r in references:
         assert "PBE" in r.source and ("GPAW" in r.source or r.name in ("Cu", "Ni") and "mlearn" in r.source), r
         c11, c12, c44 = (r.constants[k] for k in ("C11", "C12", "C44"))
         assert c11 > abs(c12) and c11 + 2 * c12 > 0 and c44 > 0, r  # Born, cubic
+
+
+def test_the_shipped_compound_moduli_are_materials_project_pbe_with_their_mp_ids():
+    """At least 20 binary compounds, ten in each of the ionic, covalent and metallic classes,
+    each with its mp-id; none repeats a crystal of the GPAW table (that one wins where both match)."""
+    import csv
+
+    import mlipcheck.reference_data
+
+    path = Path(mlipcheck.reference_data.__file__).parent / "elastic_moduli_mp.csv"
+    rows = list(csv.DictReader(line for line in path.read_text().splitlines() if not line.startswith("#")))
+    assert len(rows) >= 20 and {r["class"] for r in rows} == {"ionic", "covalent", "metallic"}
+    assert all(sum(r["class"] == c for r in rows) >= 6 for c in ("ionic", "covalent", "metallic"))
+    moduli_rows = [r for r in default_elastic_references() if r.moduli is not None]
+    assert len(moduli_rows) == len(rows)
+    own = {r.name for r in default_elastic_references() if r.moduli is None}
+    for r in moduli_rows:
+        assert "Materials Project mp-" in r.source and "PBE" in r.source, r
+        assert r.name not in own and 0 < r.moduli["G"] < 1.5 * r.moduli["K"] < 600, r  # positive, G < 1.5 K
+        assert r.a and len(bulk(r.name, r.structure, a=r.a)) in (2, 3)  # the suite can build it
+
+
+def test_a_moduli_row_judges_k_and_g_and_the_softening(broken, section, tmp_path):
+    """A table giving only K_VRH and G_VRH (the Materials Project's kind): EMT against its own
+    moduli passes; the softened model (x 0.7) misses both by 30 % and its slope is 0.7."""
+    [constants] = emt_table(tmp_path)
+    own = moduli(constants.tensor())
+    path = tmp_path / "moduli.csv"
+    path.write_text("name,structure,a_A,K_VRH_GPa,G_VRH_GPa,source\n"
+                    f"Cu,fcc,{constants.a},{own['K_hill_GPa']:.3f},{own['G_hill_GPa']:.3f},EMT by ASE\n")
+    references = tuple(load_elastic_reference(path))
+    assert references[0].moduli == pytest.approx({"K": own["K_hill_GPa"], "G": own["G_hill_GPa"]}, rel=1e-3)
+    crystal = bulk("Cu", "fcc", a=3.6)
+    good = Context(broken("correct"), elastic_references=references)
+    moduli_verdict = check_elastic_moduli(good, crystal, section)
+    assert moduli_verdict.passed and moduli_verdict.value < 0.02, moduli_verdict.describe()
+    assert check_elastic_softening(good, crystal, section).passed
+    soft = Context(broken("softened"), elastic_references=references)
+    moduli_verdict = check_elastic_moduli(soft, crystal, section)
+    assert not moduli_verdict.passed and moduli_verdict.details["G_error"] == pytest.approx(0.3, abs=0.02)
+    softening = check_elastic_softening(soft, crystal, section)
+    assert not softening.passed and softening.value == pytest.approx(0.7, abs=0.02)
+    path.write_text("name,structure,K_VRH_GPa,G_VRH_GPa\nCu,fcc,140,-3\n")
+    with pytest.raises(ReferenceDataError, match="positive"):
+        load_elastic_reference(path)
 
 
 def test_the_full_profile_builds_every_tabulated_crystal(broken, full):

@@ -128,10 +128,12 @@ def check_mechanical_stability(ctx, atoms: Atoms, settings) -> Measurement:
 
 # Reference tables: one row per crystal, `name` its formula, `structure` a prototype below, the
 # independent constants of its lattice system in GPa (cubic: C11, C12, C44; hexagonal: C11, C12,
-# C13, C33, C44), optional `a_A` (cubic lattice constant) and `source`.
-PROTOTYPES = {  # nearest neighbours of each atom, atoms in the cubic cell (volume per atom from a_A)
+# C13, C33, C44) or, where a source gives only those, the Voigt-Reuss-Hill moduli K_VRH_GPa and
+# G_VRH_GPa (the Materials Project's), optional `a_A` (cubic lattice constant) and `source`.
+PROTOTYPES = {  # nearest neighbours of atom 0, atoms in the cubic cell (volume per atom from a_A)
     "fcc": (12, 4), "bcc": (8, 2), "sc": (6, 1), "diamond": (4, 8), "rocksalt": (6, 8), "zincblende": (4, 8),
-    "cesiumchloride": (8, 2), "hcp": (12, None)}
+    "cesiumchloride": (8, 2), "fluorite": (8, 12), "hcp": (12, None)}
+MODULI = ("K_VRH_GPa", "G_VRH_GPa")
 LATTICE_CONSTANTS = {"cubic": ("C11", "C12", "C44"), "hexagonal": ("C11", "C12", "C13", "C33", "C44")}
 # A table may leave C44 out (mlipcheck's own: GPAW's shear stress was not trusted): then the bulk
 # modulus, (C11 + 2 C12) / 3 for cubic crystals, is judged and the shear modulus is not.
@@ -142,9 +144,10 @@ OPTIONAL = {"C44"}
 class ElasticReference:
     name: str
     structure: str
-    constants: dict  # {"C11": GPa, ...}: the independent constants of the lattice system
+    constants: dict  # {"C11": GPa, ...}: the independent constants of the lattice system (or {})
     a: float | None  # Angstrom, cubic prototypes
     source: str
+    moduli: dict | None = None  # {"K": GPa, "G": GPa}, Voigt-Reuss-Hill: a row that gives no C_ij
 
     @property
     def lattice(self) -> str:
@@ -218,26 +221,40 @@ def load_elastic_reference(path) -> list[ElasticReference]:
             unknown = [e for e in Formula(name).count() if e not in chemical_symbols]
             if unknown or not name:
                 raise ValueError(f"name {name!r} is not a chemical formula")
+            a = float(row["a_A"]) if (row.get("a_A") or "").strip() else None
+            source = (row.get("source") or "").strip() or path.name
+            if (row.get("K_VRH_GPa") or "").strip():  # moduli only
+                moduli = {key[0]: _number(row, key) for key in MODULI}
+                if min(moduli.values()) <= 0:
+                    raise ValueError(f"moduli must be positive, got {moduli}")
+                out.append(ElasticReference(name, structure, {}, a, source, moduli))
+                continue
             wanted = LATTICE_CONSTANTS["hexagonal" if structure == "hcp" else "cubic"]
             constants = {key: _number(row, key) for key in wanted
                          if key not in OPTIONAL or (row.get(key) or "").strip()}
-            a = float(row["a_A"]) if (row.get("a_A") or "").strip() else None
-            source = (row.get("source") or "").strip() or path.name
             out.append(ElasticReference(name, structure, constants, a, source))
         except (KeyError, TypeError, ValueError) as exc:
             missing = f"column {exc} missing or empty" if isinstance(exc, (KeyError, TypeError)) else exc
             raise ReferenceDataError(f"elastic reference {path}: row {number}: {missing}") from None
     if not out:
-        raise ReferenceDataError(f"elastic reference {path}: no rows (columns: name,structure,C11,C12,C44,...)")
+        raise ReferenceDataError(f"elastic reference {path}: no rows (columns: name,structure,C11,C12,C44,... "
+                                 f"or name,structure,K_VRH_GPa,G_VRH_GPa)")
     return out
+
+
+# mlipcheck's own tables, in the order they are tried: PBE constants computed with GPAW
+# (fixtures/reference_set/make_periodic_set.py), then the Materials Project's PBE moduli of binary
+# compounds (make_mp_moduli.py: mp-id and citation on each row).
+DEFAULT_TABLES = ("elastic_constants.csv", "elastic_moduli_mp.csv")
 
 
 @lru_cache(maxsize=1)
 def default_elastic_references() -> tuple[ElasticReference, ...]:
-    """mlipcheck's PBE table (computed with GPAW by fixtures/reference_set/make_periodic_set.py), read once."""
+    """mlipcheck's PBE tables, read once."""
     import mlipcheck.reference_data
 
-    return tuple(load_elastic_reference(Path(mlipcheck.reference_data.__file__).parent / "elastic_constants.csv"))
+    folder = Path(mlipcheck.reference_data.__file__).parent
+    return tuple(row for name in DEFAULT_TABLES for row in load_elastic_reference(folder / name))
 
 
 def _model_constants(c: np.ndarray, reference: ElasticReference) -> dict:
@@ -278,6 +295,8 @@ def elastic_comparison(model, atoms: Atoms, references, settings) -> dict[str, M
         raise NotApplicable(f"no elastic reference for {name} ({_coordination(atoms)}-fold coordinated); "
                             "give one with --elastic-reference")
     cell, c, _ = relaxed_elastic_tensor(model, atoms, settings)
+    if reference.moduli is not None:
+        return _moduli_comparison(name, cell, moduli(c), reference, settings)
     model_constants = _model_constants(c, reference)
     keys = list(reference.constants)
     if set(LATTICE_CONSTANTS[reference.lattice]) <= set(keys):
@@ -306,6 +325,33 @@ def elastic_comparison(model, atoms: Atoms, references, settings) -> dict[str, M
             worst <= limit, case=name, details=details, atoms=None if worst <= limit else cell, relation="<="),
         "elastic_softening": Measurement(
             "elastic_softening", "slope s of the model's C_ij vs the reference's (y = s x)", soft, "",
+            low if soft < 1 else high, passed_soft, case=name, relation=">=" if soft < 1 else "<=",
+            details={**details, "gate": f"{low} <= s <= {high}"}, atoms=None if passed_soft else cell),
+    }
+
+
+def _moduli_comparison(name, cell, got: dict, reference: ElasticReference, settings) -> dict[str, Measurement]:
+    """Both verdicts against a row of Voigt-Reuss-Hill moduli: the larger relative error of K and
+    G, and the softening slope over the two moduli (the same least-squares y = s x as over C_ij)."""
+    keys = ("K", "G")
+    model_moduli = {m: got.get(f"{m}_hill_GPa", np.nan) for m in keys}
+    errors = {m: abs(model_moduli[m] - reference.moduli[m]) / reference.moduli[m] for m in keys}
+    s = slope([reference.moduli[m] for m in keys], [model_moduli[m] for m in keys])
+    details = {"reference": f"{reference.name} {reference.structure}: {reference.source}",
+               **{f"{m}_hill_GPa": round(float(model_moduli[m]), 2) for m in keys},
+               **{f"{m}_hill_reference_GPa": reference.moduli[m] for m in keys},
+               **{f"{m}_error": round(float(e), 4) for m, e in errors.items()}, "softening_scale": s}
+    worst = float(max(errors.values())) if all(np.isfinite(list(errors.values()))) else np.inf
+    limit = float(settings.max_modulus_error)
+    low, high = (float(v) for v in settings.softening_range)
+    soft = s if s is not None and np.isfinite(s) else float("nan")
+    passed_soft = bool(low <= soft <= high)
+    return {
+        "elastic_moduli": Measurement(
+            "elastic_moduli", "larger relative error of the Hill moduli (K, G)", worst, "", limit,
+            worst <= limit, case=name, details=details, atoms=None if worst <= limit else cell),
+        "elastic_softening": Measurement(
+            "elastic_softening", "slope s of the model's K, G vs the reference's (y = s x)", soft, "",
             low if soft < 1 else high, passed_soft, case=name, relation=">=" if soft < 1 else "<=",
             details={**details, "gate": f"{low} <= s <= {high}"}, atoms=None if passed_soft else cell),
     }
