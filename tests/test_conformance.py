@@ -340,3 +340,21 @@ def test_generated_crystals_are_never_denser_than_a_model_can_take():
 
     drawn()
     assert len(densities) > 20 and max(densities) <= MAX_NEIGHBOURS
+
+
+def test_a_check_takes_a_context_or_a_bare_model_alike(broken, quick):
+    """The one contract: check(ctx, target, settings). A bare model is a context of seed 0; the
+    context's evaluate and memo are the engine's for that model."""
+    from mlipcheck.engine.context import as_context
+    from mlipcheck.engine.evaluate import evaluate
+    from mlipcheck.engine.memo import memo
+
+    model = broken("correct")
+    case = next(c for c in all_cases() if c.name == "Cu_fcc")
+    bare = check_rotation(model, case, quick.section("invariance"))
+    wrapped = check_rotation(Context(model, seed=0), case, quick.section("invariance"))
+    assert bare.value == wrapped.value and bare.seed == wrapped.seed == 0
+    ctx = as_context(model)
+    assert ctx.model is model and ctx.seed == 0 and ctx.memo is memo(model) and as_context(ctx) is ctx
+    [prediction] = ctx.evaluate([case.atoms])
+    assert prediction.energy == evaluate(model, case.atoms).energy

@@ -146,7 +146,7 @@ def check_interstitial(ctx, reference: VacancyReference, settings) -> Measuremen
     cell = relaxed_bulk(model, reference.element, reference.structure, settings)
     n = max(int(r) for r in settings.repeats)
     e_int, structure = interstitial_energy(model, cell, n, settings)
-    e_vac = check_vacancy_energy(model, reference, settings).details[f"E_f_{n}x{n}x{n}_eV"]
+    e_vac = check_vacancy_energy(ctx, reference, settings).details[f"E_f_{n}x{n}x{n}_eV"]
     margin = e_int - e_vac
     return Measurement("interstitial_energy", "E_f(interstitial) - E_f(vacancy)", margin, "eV", 0.0,
                        bool(margin > 0), case=reference.element, relation=">",
