@@ -9,6 +9,7 @@ import pytest
 from mlipcheck.checks.performance.throughput import (
     check_scaling,
     crystal_of_size,
+    ensure_memory_estimate,
     first_call,
     gpu_memory_needed_mb,
     memory_budget_mb,
@@ -35,10 +36,11 @@ def test_throughput(model, n_atoms, profile, benchmark, request):
     section = profile.section("throughput")
     symbol = element(model)
     atoms = crystal_of_size(symbol, n_atoms)
+    ensure_memory_estimate(model, symbol, [n for n in section.sizes if n < n_atoms])
     needed, budget = memory_needed_mb(model, symbol, len(atoms)), memory_budget_mb()
     if needed and budget and needed > 0.8 * budget:  # an out-of-memory kill would end the whole run
         pytest.skip(f"{len(atoms)} atoms would need ~{needed / 1024:.0f} GB (extrapolated from the smaller "
-                    f"sizes) of the {budget / 1024:.0f} GB available to this run")
+                    f"sizes) of the {budget / 1024:.0f} GB this process may use (its share under -n)")
     gpu_needed, gpu_total = gpu_memory_needed_mb(model, symbol, len(atoms))
     if gpu_needed and gpu_total and gpu_needed > 0.9 * gpu_total:
         pytest.skip(f"{len(atoms)} atoms would need ~{gpu_needed / 1024:.0f} GB of GPU memory (extrapolated) "

@@ -49,3 +49,18 @@ def test_scaling_verdict_holds_beside_two_busy_processes(section):
             process.kill()
     assert alone.passed and loaded.passed, (alone.describe(), loaded.describe())
     assert abs(loaded.value - alone.value) < 0.15, (alone.value, loaded.value)
+
+
+def test_memory_budget_is_a_workers_share_under_xdist(monkeypatch):
+    """Alone, a process may grow into what is available; one of N pytest-xdist workers only into
+    its share of the machine: the others may grow during its call (a 1000-atom CHGNet cell was
+    killed beside a second worker while the budget read 'available')."""
+    from mlipcheck.checks.performance.concurrency import proc_mb
+    from mlipcheck.checks.performance.throughput import memory_budget_mb
+
+    monkeypatch.delenv("PYTEST_XDIST_WORKER_COUNT", raising=False)
+    alone = memory_budget_mb()
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    shared = memory_budget_mb()
+    total = proc_mb("MemTotal", "/proc/meminfo")
+    assert alone > 0 and shared <= total / 2 + 1e-6 and shared <= alone + 64  # RSS may move a little between reads

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,18 @@ def memory_needed_mb(model, symbol: str, n_atoms: int) -> float | None:
     return _extrapolated(model, symbol, n_atoms, "peak_rss_mb")
 
 
+def ensure_memory_estimate(model, symbol: str, smaller_sizes) -> None:
+    """Under -n the smaller sizes may have run on another worker, leaving this one nothing to
+    extrapolate from: one call on each of the two smallest here first, so that a size that would
+    not fit is skipped rather than killed (a 1000-atom CHGNet cell was, with -n 2)."""
+    if memory_needed_mb(model, symbol, 0) is not None:
+        return
+    for n in sorted(int(n) for n in smaller_sizes)[:2]:
+        if ("throughput", symbol, n) not in memo(model):
+            atoms = crystal_of_size(symbol, n)
+            steady_state(model, atoms, 1, symbol, n, first_call(model, atoms))
+
+
 def _extrapolated(model, symbol, n_atoms, key) -> float | None:
     rows = sorted((k[2], v) for k, v in memo(model).items()
                   if isinstance(k, tuple) and k[:2] == ("throughput", symbol) and v.get(key))
@@ -102,10 +115,19 @@ def gpu_memory_needed_mb(model, symbol: str, n_atoms: int) -> tuple[float | None
 
 def memory_budget_mb() -> float | None:
     """What this process may grow to: the memory the system has available now plus what the
-    process already holds. Not the machine's total: beside another job (a CI run, a second
-    worker) the total overstated it, and a 1000-atom CHGNet cell was killed at 15.8 GB."""
+    process already holds, and under pytest-xdist at most its share of the machine's total (the
+    other workers may grow as much after this one has started its call). Not the machine's total:
+    beside another job a 1000-atom CHGNet cell was killed at 15.8 GB, and with `-n 2` it was
+    killed again when the other worker's memory grew during the call (full profile, 2026-12-05)."""
     available, resident = proc_mb("MemAvailable", "/proc/meminfo"), resident_mb()
-    return available + resident if available is not None and resident is not None else None
+    if available is None or resident is None:
+        return None
+    budget = available + resident
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    total = proc_mb("MemTotal", "/proc/meminfo")
+    if workers > 1 and total:
+        budget = min(budget, total / workers)
+    return budget
 
 
 def first_call(model, atoms: Atoms) -> float:
