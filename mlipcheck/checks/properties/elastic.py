@@ -314,20 +314,7 @@ def elastic_comparison(model, atoms: Atoms, references, settings) -> dict[str, M
                **{f"{m}_hill{side}_GPa": round(value[f"{m}_hill_GPa"], 2) for m in errors
                   for side, value in (("", got), ("_reference", want))},
                **{f"{m}_error": round(e, 4) for m, e in errors.items()}, "softening_scale": s}
-    worst = max(errors.values())
-    limit = float(settings.max_modulus_error)
-    low, high = (float(v) for v in settings.softening_range)
-    soft = s if s is not None else float("nan")
-    passed_soft = s is not None and low <= s <= high
-    return {
-        "elastic_moduli": Measurement(
-            "elastic_moduli", f"larger relative error of the Hill moduli ({', '.join(errors)})", worst, "", limit,
-            worst <= limit, case=name, details=details, atoms=None if worst <= limit else cell, relation="<="),
-        "elastic_softening": Measurement(
-            "elastic_softening", "slope s of the model's C_ij vs the reference's (y = s x)", soft, "",
-            low if soft < 1 else high, passed_soft, case=name, relation=">=" if soft < 1 else "<=",
-            details={**details, "gate": f"{low} <= s <= {high}"}, atoms=None if passed_soft else cell),
-    }
+    return _verdicts(name, cell, errors, s, "C_ij", details, settings)
 
 
 def _moduli_comparison(name, cell, got: dict, reference: ElasticReference, settings) -> dict[str, Measurement]:
@@ -341,6 +328,12 @@ def _moduli_comparison(name, cell, got: dict, reference: ElasticReference, setti
                **{f"{m}_hill_GPa": round(float(model_moduli[m]), 2) for m in keys},
                **{f"{m}_hill_reference_GPa": reference.moduli[m] for m in keys},
                **{f"{m}_error": round(float(e), 4) for m, e in errors.items()}, "softening_scale": s}
+    return _verdicts(name, cell, errors, s, "K, G", details, settings)
+
+
+def _verdicts(name, cell, errors: dict, s, over: str, details: dict, settings) -> dict[str, Measurement]:
+    """`elastic_moduli` (the larger of the relative modulus `errors`) and `elastic_softening` (the
+    slope `s` of the model's values `over` the reference's); a non-finite error or slope fails."""
     worst = float(max(errors.values())) if all(np.isfinite(list(errors.values()))) else np.inf
     limit = float(settings.max_modulus_error)
     low, high = (float(v) for v in settings.softening_range)
@@ -348,10 +341,10 @@ def _moduli_comparison(name, cell, got: dict, reference: ElasticReference, setti
     passed_soft = bool(low <= soft <= high)
     return {
         "elastic_moduli": Measurement(
-            "elastic_moduli", "larger relative error of the Hill moduli (K, G)", worst, "", limit,
+            "elastic_moduli", f"larger relative error of the Hill moduli ({', '.join(errors)})", worst, "", limit,
             worst <= limit, case=name, details=details, atoms=None if worst <= limit else cell),
         "elastic_softening": Measurement(
-            "elastic_softening", "slope s of the model's K, G vs the reference's (y = s x)", soft, "",
+            "elastic_softening", f"slope s of the model's {over} vs the reference's (y = s x)", soft, "",
             low if soft < 1 else high, passed_soft, case=name, relation=">=" if soft < 1 else "<=",
             details={**details, "gate": f"{low} <= s <= {high}"}, atoms=None if passed_soft else cell),
     }
